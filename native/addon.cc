@@ -1,0 +1,178 @@
+// The N-API surface. createKey() returns three functions bound to one key's native state
+// (findCode, codeAt, destroy) rather than a handle object to pass back in.
+//
+// Why closures: the state pointer arrives with the call (napi callback data), so no argument has
+// to be unwrapped and checked. Measured here, a call taking an External plus its type-tag check
+// costs ~54 ns, an ObjectWrap method ~80 ns, a bound function taking numbers ~40 ns, and the
+// crossing is most of the cost of a verification. Only functions made here carry the pointer, so
+// nothing else can be mistaken for a key. The TypeScript layer (src/engine/native.ts) validates
+// every argument; the checks here only keep a wrong call from touching memory it should not.
+#include <napi.h>
+
+#include <cstring>
+#include <new>
+
+#include "hmac_totp.h"
+#include "secure_wipe.h"
+#include "sha_cores.h"
+
+namespace {
+
+using totp::Algorithm;
+using totp::KeyState;
+
+// One key, shared by its three functions; freed when the last of them is collected.
+// `candidates` points into a caller-supplied Int32Array (kept alive by `candidates_ref`) where
+// find_code writes the window's codes, which the TypeScript layer caches for the rest of the
+// time step. Passing the array once at creation keeps each verify call to plain numbers.
+struct NativeKey {
+  KeyState state;
+  int32_t* candidates = nullptr;
+  Napi::Reference<Napi::Int32Array> candidates_ref;
+  bool live = false;
+  int functions_alive = 0;
+
+  void wipe() {
+    totp::wipe_key_state(&state);
+    if (candidates != nullptr) totp::secure_wipe(candidates, sizeof(int32_t) * totp::kMaxCandidates);
+    candidates = nullptr;
+    candidates_ref.Reset();
+    live = false;
+  }
+};
+
+void release_function(Napi::Env, NativeKey* key) {
+  if (--key->functions_alive > 0) return;
+  key->wipe();
+  delete key;
+}
+
+// The key behind a call, or nullptr with a JavaScript exception pending once it was destroyed.
+NativeKey* live_key(const Napi::CallbackInfo& info) {
+  auto* key = static_cast<NativeKey*>(info.Data());
+  if (!key->live) {
+    Napi::Error::New(info.Env(), "the key was destroyed").ThrowAsJavaScriptException();
+    return nullptr;
+  }
+  return key;
+}
+
+// findCode(counter, code, window) -> index of the matching candidate, or -1.
+// Candidate i is the step counter + delta(i), with delta = 0, -1, +1, -2, +2, ...
+Napi::Value FindCode(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  NativeKey* key = live_key(info);
+  if (key == nullptr) return env.Undefined();
+  const int64_t counter = info[0].As<Napi::Number>().Int64Value();
+  const uint32_t code = info[1].As<Napi::Number>().Uint32Value();
+  const int32_t window = info[2].As<Napi::Number>().Int32Value();
+  if (counter < 0 || window < 0 || window > totp::kMaxWindow) {
+    Napi::RangeError::New(env, "findCode: counter or window out of range").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, totp::find_code(key->state, counter, code, window, key->candidates));
+}
+
+// codeAt(counter) -> the code for that counter, as a number.
+Napi::Value CodeAt(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  NativeKey* key = live_key(info);
+  if (key == nullptr) return env.Undefined();
+  const int64_t counter = info[0].As<Napi::Number>().Int64Value();
+  if (counter < 0) {
+    Napi::RangeError::New(env, "codeAt: counter out of range").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, totp::code_at(key->state, static_cast<uint64_t>(counter)));
+}
+
+// destroy(): wipes the midstates now rather than at garbage collection. Idempotent.
+Napi::Value Destroy(const Napi::CallbackInfo& info) {
+  static_cast<NativeKey*>(info.Data())->wipe();
+  return info.Env().Undefined();
+}
+
+Napi::Function bound_function(Napi::Env env, const char* name, Napi::Function::Callback callback, NativeKey* key) {
+  Napi::Function fn = Napi::Function::New(env, callback, name, key);
+  ++key->functions_alive;
+  fn.AddFinalizer(release_function, key);
+  return fn;
+}
+
+// createKey(algorithm: 0|1|2, secret: Uint8Array, digits: 6|7|8, candidates: Int32Array)
+//   -> { findCode, codeAt, destroy }
+Napi::Value CreateKey(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsTypedArray() || !info[2].IsNumber() ||
+      !info[3].IsTypedArray()) {
+    Napi::TypeError::New(env, "createKey(algorithm, secret, digits, candidates)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const auto secret = info[1].As<Napi::TypedArray>();
+  const auto candidates = info[3].As<Napi::TypedArray>();
+  if (secret.TypedArrayType() != napi_uint8_array || candidates.TypedArrayType() != napi_int32_array ||
+      candidates.ElementLength() < static_cast<size_t>(totp::kMaxCandidates)) {
+    Napi::TypeError::New(env, "createKey: secret must be a Uint8Array and candidates an Int32Array(21)")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const uint32_t algorithm = info[0].As<Napi::Number>().Uint32Value();
+  const uint32_t digits = info[2].As<Napi::Number>().Uint32Value();
+  if (algorithm > static_cast<uint32_t>(Algorithm::kSha512)) {
+    Napi::RangeError::New(env, "createKey: unknown algorithm").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+
+  auto* key = new (std::nothrow) NativeKey();
+  if (key == nullptr) {
+    Napi::Error::New(env, "createKey: out of memory").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const auto bytes = secret.As<Napi::Uint8Array>();
+  if (!totp::init_key_state(&key->state, static_cast<Algorithm>(algorithm), bytes.Data(), bytes.ElementLength(),
+                            digits)) {
+    delete key;
+    Napi::RangeError::New(env, "createKey: digits must be 6, 7 or 8").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto candidate_array = candidates.As<Napi::Int32Array>();
+  key->candidates = candidate_array.Data();
+  key->candidates_ref = Napi::Persistent(candidate_array);
+  key->live = true;
+
+  Napi::Object functions = Napi::Object::New(env);
+  functions.Set("findCode", bound_function(env, "findCode", FindCode, key));
+  functions.Set("codeAt", bound_function(env, "codeAt", CodeAt, key));
+  functions.Set("destroy", bound_function(env, "destroy", Destroy, key));
+  return functions;
+}
+
+// cpu() -> { sha1, sha256, sha512, available }: which cores run, for the bench header and tests.
+Napi::Value Cpu(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  const totp::HashCores& cores = totp::active_cores();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("sha1", cores.name);
+  out.Set("sha256", cores.name);
+  out.Set("sha512", "portable");
+  out.Set("extensionsAvailable", totp::cpu_extensions_available());
+  return out;
+}
+
+// useCpuExtensions(allow: boolean): tests run every vector with and without them.
+Napi::Value UseCpuExtensions(const Napi::CallbackInfo& info) {
+  totp::select_cores(info[0].ToBoolean().Value());
+  return info.Env().Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  totp::select_cores(true);
+  exports.Set("createKey", Napi::Function::New(env, CreateKey, "createKey"));
+  exports.Set("cpu", Napi::Function::New(env, Cpu, "cpu"));
+  exports.Set("useCpuExtensions", Napi::Function::New(env, UseCpuExtensions, "useCpuExtensions"));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(totp_handshake, Init)

@@ -1,0 +1,52 @@
+// The one place that decides which engine runs, and records why.
+//
+//   TOTP_HANDSHAKE_BACKEND=js      node:crypto, the addon is not even loaded
+//   TOTP_HANDSHAKE_BACKEND=native  the addon, or a load-time error saying why it cannot load
+//   unset                          the addon when it loads and passes its self-test, else js
+import { OtpError } from '../errors.js';
+import { jsEngine } from './js.js';
+import { loadNativeEngine, type NativeCpuInfo, type NativeEngine } from './native.js';
+import type { Engine } from './types.js';
+
+export interface EngineInfo {
+  /** The engine every key in this process uses. */
+  readonly backend: 'native' | 'js';
+  /** Why the other engine is not used: the env switch, or the addon's load error. */
+  readonly reason: string;
+  /** The native engine's hash cores, when it runs. */
+  readonly cpu: NativeCpuInfo | undefined;
+}
+
+function choose(): { engine: Engine; native: NativeEngine | undefined; reason: string } {
+  const requested = process.env.TOTP_HANDSHAKE_BACKEND;
+  if (requested === 'js') return { engine: jsEngine, native: undefined, reason: 'TOTP_HANDSHAKE_BACKEND=js' };
+  if (requested !== undefined && requested !== '' && requested !== 'native') {
+    throw new OtpError('ERR_OTP_BACKEND', `TOTP_HANDSHAKE_BACKEND must be "native" or "js", not ${JSON.stringify(requested)}`);
+  }
+  try {
+    const native = loadNativeEngine();
+    const reason = requested === 'native' ? 'TOTP_HANDSHAKE_BACKEND=native' : 'the native addon loaded';
+    return { engine: native, native, reason };
+  } catch (error) {
+    const why = (error as Error).message.split('\n')[0] ?? String(error);
+    if (requested === 'native') {
+      throw new OtpError('ERR_OTP_BACKEND', `TOTP_HANDSHAKE_BACKEND=native, but the addon cannot load: ${why}`, {
+        cause: error,
+      });
+    }
+    return { engine: jsEngine, native: undefined, reason: `the native addon is unavailable: ${why}` };
+  }
+}
+
+const chosen = choose();
+
+export const engine: Engine = chosen.engine;
+/** The native engine when it loaded (also under TOTP_HANDSHAKE_BACKEND=js it is not loaded). */
+export const nativeEngine: NativeEngine | undefined = chosen.native;
+export { jsEngine };
+
+export const engineInfo: EngineInfo = Object.freeze({
+  backend: chosen.engine.name,
+  reason: chosen.reason,
+  cpu: chosen.native?.cpu(),
+});

@@ -1,0 +1,9 @@
+// totp-handshake: the core (TotpKey) and the shared-key handshake (KeyOwner, KeyReader).
+export { engineInfo, type EngineInfo } from './engine/index.js';
+export { OtpError, isOtpError, type OtpErrorCode } from './errors.js';
+export { TotpKey } from './key.js';
+export { TOTP_DEFAULTS, type Algorithm, type TotpOptions, type VerifyOptions } from './options.js';
+import { engineInfo } from './engine/index.js';
+
+/** Which engine this process uses: 'native' (the C++ addon) or 'js' (node:crypto). */
+export const backend: 'native' | 'js' = engineInfo.backend;

@@ -1,0 +1,76 @@
+// TOTP parameters: the one table of defaults and the checks every entry point shares.
+import { OtpError } from './errors.js';
+
+export type Algorithm = 'SHA1' | 'SHA256' | 'SHA512';
+
+export interface TotpOptions {
+  /** HMAC hash. Default 'SHA1', what oathtool, Google Authenticator and most peers assume. */
+  algorithm?: Algorithm;
+  /** Code length. Default 6. */
+  digits?: 6 | 7 | 8;
+  /** Time step in seconds (RFC 6238 X). Default 30. */
+  period?: number;
+  /** Unix time in seconds at which step 0 starts (RFC 6238 T0). Default 0. */
+  epoch?: number;
+}
+
+export interface VerifyOptions {
+  /** Steps accepted on each side of the current one. Default 1 (= -1, 0, +1); at most 10. */
+  window?: number;
+  /** The time to verify at, in milliseconds since the Unix epoch. Default now. */
+  timeMs?: number;
+}
+
+export type ResolvedTotpOptions = Readonly<Required<TotpOptions>>;
+
+/** RFC 6238 / oathtool / Google Authenticator defaults. */
+export const TOTP_DEFAULTS: ResolvedTotpOptions = Object.freeze({
+  algorithm: 'SHA1',
+  digits: 6,
+  period: 30,
+  epoch: 0,
+});
+
+export const DEFAULT_WINDOW = 1;
+/** Each extra step adds two codes an attacker may hit; ten on each side is five minutes at 30 s. */
+export const MAX_WINDOW = 10;
+export const MIN_SECRET_BYTES = 16;
+export const MAX_SECRET_BYTES = 1024;
+export const DEFAULT_SECRET_BYTES = 20;
+
+export const ALGORITHMS: readonly Algorithm[] = Object.freeze(['SHA1', 'SHA256', 'SHA512']);
+const MAX_PERIOD = 2 ** 31 - 1;
+
+function fail(message: string): never {
+  throw new OtpError('ERR_OTP_OPTIONS', message);
+}
+
+export function resolveTotpOptions(options: TotpOptions | undefined): ResolvedTotpOptions {
+  if (options === undefined) return TOTP_DEFAULTS;
+  if (options === null || typeof options !== 'object') fail('TOTP options must be an object');
+  const { algorithm = TOTP_DEFAULTS.algorithm, digits = TOTP_DEFAULTS.digits } = options;
+  const { period = TOTP_DEFAULTS.period, epoch = TOTP_DEFAULTS.epoch } = options;
+  if (!ALGORITHMS.includes(algorithm)) fail(`algorithm must be one of ${ALGORITHMS.join(', ')}`);
+  if (digits !== 6 && digits !== 7 && digits !== 8) fail('digits must be 6, 7 or 8');
+  if (!Number.isInteger(period) || period < 1 || period > MAX_PERIOD) {
+    fail(`period must be a whole number of seconds from 1 to ${MAX_PERIOD}`);
+  }
+  if (!Number.isSafeInteger(epoch) || epoch < 0) fail('epoch must be a whole number of seconds, 0 or more');
+  return Object.freeze({ algorithm, digits, period, epoch });
+}
+
+export function resolveWindow(window: unknown): number {
+  if (window === undefined) return DEFAULT_WINDOW;
+  if (!Number.isInteger(window) || (window as number) < 0 || (window as number) > MAX_WINDOW) {
+    fail(`window must be a whole number from 0 to ${MAX_WINDOW}`);
+  }
+  return window as number;
+}
+
+export function resolveTime(timeMs: unknown): number {
+  if (timeMs === undefined) return Date.now();
+  if (typeof timeMs !== 'number' || !Number.isFinite(timeMs) || timeMs < 0) {
+    fail('timeMs must be a finite number of milliseconds since the Unix epoch, 0 or more');
+  }
+  return timeMs;
+}
