@@ -1,0 +1,89 @@
+// SPEC §2: verify/check never throw on a bad code; they return false/null. They throw only on
+// misuse: a destroyed key or bad options.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { isOtpError } from 'totp-handshake';
+import { engineCases, keyOn } from './helpers/engines.js';
+
+const T = 1_700_000_000_000;
+const secret = new Uint8Array(20).map((_, i) => i * 13 + 7);
+
+const badCodes: [string, unknown][] = [
+  ['the empty string', ''],
+  ['five digits', '12345'],
+  ['seven digits for a 6-digit key', '1234567'],
+  ['a letter', '12345a'],
+  ['a leading space', ' 12345'],
+  ['a trailing space', '12345 '],
+  ['a plus sign', '+12345'],
+  ['a minus sign', '-12345'],
+  ['a decimal point', '1234.5'],
+  ['an exponent', '1e5000'],
+  ['full-width digits', '１２３４５６'],
+  ['Arabic-Indic digits', '١٢٣٤٥٦'],
+  ['a NUL byte', '12345\u0000'],
+  ['a NUL byte alone', '\u0000'],
+  ['a lone surrogate', '12345\ud800'],
+  ['1 MB of digits', '1'.repeat(1 << 20)],
+  ['1 MB of junk', 'x'.repeat(1 << 20)],
+  ['a number', 123456],
+  ['a bigint', 123456n],
+  ['null', null],
+  ['undefined', undefined],
+  ['an object', { toString: () => '123456' }],
+  ['an array', ['123456']],
+  ['a boxed string', Object('123456')],
+  ['a symbol', Symbol('123456')],
+  ['a function', () => '123456'],
+];
+
+describe.each(engineCases)('$name engine', ({ engine, setUp, tearDown }) => {
+  beforeAll(() => setUp?.());
+  afterAll(() => tearDown?.());
+
+  it.each(badCodes)('refuses %s without throwing', (_, code) => {
+    const key = keyOn(engine, secret);
+    expect(key.verify(code as string, { timeMs: T })).toBe(false);
+    expect(key.check(code as string, { timeMs: T })).toBeNull();
+    expect(key.verify(code as string)).toBe(false);
+  });
+
+  it('refuses the valid code with anything around it', () => {
+    const key = keyOn(engine, secret);
+    const valid = key.generate(T);
+    for (const variant of [` ${valid}`, `${valid} `, `${valid}\n`, `${valid}0`, valid.slice(1), `\u0000${valid}`]) {
+      expect(key.verify(variant, { timeMs: T })).toBe(false);
+    }
+    expect(key.verify(valid, { timeMs: T })).toBe(true);
+  });
+
+  it('throws ERR_OTP_OPTIONS for bad options, even with a bad code', () => {
+    const key = keyOn(engine, secret);
+    const bad = [{ window: -1 }, { window: 11 }, { window: 1.5 }, { window: '1' }, { timeMs: Number.NaN }, { timeMs: -1 }, { timeMs: Infinity }, { timeMs: '0' }];
+    for (const options of bad) {
+      expect(() => key.verify('123456', options as never)).toThrow(expect.objectContaining({ code: 'ERR_OTP_OPTIONS' }));
+      expect(() => key.check('nope', options as never)).toThrow(expect.objectContaining({ code: 'ERR_OTP_OPTIONS' }));
+    }
+  });
+
+  it('throws ERR_OTP_DESTROYED after destroy(), for good and bad codes alike', () => {
+    const key = keyOn(engine, secret);
+    const valid = key.generate(T);
+    key.destroy();
+    for (const call of [() => key.verify(valid, { timeMs: T }), () => key.check('x'), () => key.generate(T), () => key.toBase32(), () => key.toUri()]) {
+      let error: unknown;
+      try {
+        call();
+      } catch (caught) {
+        error = caught;
+      }
+      expect(isOtpError(error, 'ERR_OTP_DESTROYED')).toBe(true);
+    }
+    expect(() => key.destroy()).not.toThrow();
+  });
+
+  it('throws ERR_OTP_OPTIONS when the time is before the key epoch', () => {
+    const key = keyOn(engine, secret, { epoch: 2_000_000_000 });
+    expect(() => key.verify('123456', { timeMs: T })).toThrow(expect.objectContaining({ code: 'ERR_OTP_OPTIONS' }));
+  });
+});

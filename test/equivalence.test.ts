@@ -1,0 +1,76 @@
+// The engines must agree on every input: random secrets, algorithms, digit counts, periods,
+// times up to the year 3000 and beyond, windows, and codes both valid (at a random step offset)
+// and random.
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { jsEngine, nativeEngine } from '../dist/engine/index.js';
+import { keyOn } from './helpers/engines.js';
+
+const YEAR_3100_MS = Date.UTC(3100, 0, 1);
+
+const keyParameters = fc.record({
+  secret: fc.uint8Array({ minLength: 16, maxLength: 128 }),
+  algorithm: fc.constantFrom('SHA1' as const, 'SHA256' as const, 'SHA512' as const),
+  digits: fc.constantFrom(6 as const, 7 as const, 8 as const),
+  period: fc.oneof(fc.constant(30), fc.integer({ min: 1, max: 3600 })),
+});
+
+const checks = fc.array(
+  fc.record({
+    timeMs: fc.integer({ min: 0, max: YEAR_3100_MS }),
+    window: fc.integer({ min: 0, max: 3 }),
+    offset: fc.integer({ min: -4, max: 4 }),
+    random: fc.boolean(),
+    noise: fc.integer({ min: 0, max: 99_999_999 }),
+  }),
+  { minLength: 1, maxLength: 12 },
+);
+
+describe('native and js engines agree', () => {
+  it.runIf(nativeEngine !== undefined)('on generate and check for random keys, times and codes', () => {
+    const native = nativeEngine!;
+    fc.assert(
+      fc.property(keyParameters, checks, ({ secret, ...options }, cases) => {
+        const a = keyOn(native, secret, options);
+        const b = keyOn(jsEngine, secret, options);
+        const periodMs = options.period * 1000;
+        for (const c of cases) {
+          expect(a.generate(c.timeMs)).toBe(b.generate(c.timeMs));
+          const at = c.timeMs + c.offset * periodMs;
+          const code = c.random || at < 0 ? String(c.noise % 10 ** options.digits).padStart(options.digits, '0') : b.generate(at);
+          const opts = { timeMs: c.timeMs, window: c.window };
+          expect(a.check(code, opts)).toBe(b.check(code, opts));
+          // Twice: the second answer comes from the per-step cache.
+          expect(a.check(code, opts)).toBe(b.check(code, opts));
+        }
+        a.destroy();
+        b.destroy();
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  describe.runIf(nativeEngine?.cpu().extensionsAvailable === true)('SHA instructions and portable C++ cores', () => {
+    afterAll(() => nativeEngine!.useCpuExtensions(true));
+
+    it('give the same codes for random keys and counters', () => {
+      const native = nativeEngine!;
+      fc.assert(
+        fc.property(keyParameters, fc.array(fc.integer({ min: 0, max: YEAR_3100_MS }), { minLength: 1, maxLength: 8 }), ({ secret, ...options }, times) => {
+          const key = keyOn(native, secret, options);
+          native.useCpuExtensions(true);
+          const accelerated = times.map((t) => [key.generate(t), key.check(key.generate(t + options.period * 1000), { timeMs: t })]);
+          key.destroy();
+          const portableKey = keyOn(native, secret, options);
+          native.useCpuExtensions(false);
+          const portable = times.map((t) => [portableKey.generate(t), portableKey.check(portableKey.generate(t + options.period * 1000), { timeMs: t })]);
+          native.useCpuExtensions(true);
+          portableKey.destroy();
+          expect(portable).toEqual(accelerated);
+        }),
+        { numRuns: 300 },
+      );
+    });
+  });
+});

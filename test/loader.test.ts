@@ -1,0 +1,80 @@
+// The one loader: TOTP_HANDSHAKE_BACKEND, fallback when the addon is missing, the reason recorded.
+// Each case runs in a fresh Node process, as the choice is made once at load.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { backend, engineInfo } from 'totp-handshake';
+import { nativeEngine } from '../dist/engine/index.js';
+import { inCi } from './helpers/engines.js';
+
+const root = path.resolve(__dirname, '..');
+const probe = `const t = require('totp-handshake');
+const k = t.TotpKey.fromBase32('GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ');
+console.log(JSON.stringify({ backend: t.backend, reason: t.engineInfo.reason, code: k.generate(59000) }));`;
+
+function runProbe(cwd: string, backendEnv: string | undefined) {
+  const env = { ...process.env };
+  delete env.TOTP_HANDSHAKE_BACKEND;
+  if (backendEnv !== undefined) env.TOTP_HANDSHAKE_BACKEND = backendEnv;
+  return spawnSync(process.execPath, ['-e', probe], { cwd, env, encoding: 'utf8' });
+}
+
+// A copy of the package without build/ or prebuilds/: what a user gets when the compile failed.
+const noAddon = mkdtempSync(path.join(tmpdir(), 'totp-no-addon-'));
+cpSync(path.join(root, 'dist'), path.join(noAddon, 'node_modules/totp-handshake/dist'), { recursive: true });
+cpSync(path.join(root, 'package.json'), path.join(noAddon, 'node_modules/totp-handshake/package.json'));
+symlinkSync(path.join(root, 'node_modules/node-gyp-build'), path.join(noAddon, 'node_modules/node-gyp-build'));
+afterAll(() => rmSync(noAddon, { recursive: true, force: true }));
+
+describe('engine choice', () => {
+  it('refuses an unknown TOTP_HANDSHAKE_BACKEND value at load, with ERR_OTP_BACKEND', () => {
+    const result = runProbe(root, 'fast');
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain('ERR_OTP_BACKEND');
+    expect(result.stderr).toContain('TOTP_HANDSHAKE_BACKEND must be "native" or "js"');
+  });
+
+  it('makes a missing addon a load-time error under TOTP_HANDSHAKE_BACKEND=native, saying why', () => {
+    const result = runProbe(noAddon, 'native');
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain('ERR_OTP_BACKEND');
+    expect(result.stderr).toMatch(/the addon cannot load: .*No native build was found/);
+  });
+
+  it('falls back to node:crypto when the addon is missing, with the same codes and the reason', () => {
+    const result = runProbe(noAddon, undefined);
+    expect(result.status).toBe(0);
+    const out = JSON.parse(result.stdout);
+    expect(out).toMatchObject({ backend: 'js', code: '287082' });
+    expect(out.reason).toMatch(/^the native addon is unavailable: No native build was found/);
+  });
+
+  it('uses node:crypto under TOTP_HANDSHAKE_BACKEND=js without loading the addon', () => {
+    const result = runProbe(root, 'js');
+    expect(JSON.parse(result.stdout)).toEqual({ backend: 'js', reason: 'TOTP_HANDSHAKE_BACKEND=js', code: '287082' });
+  });
+
+  it.runIf(nativeEngine !== undefined)('uses the addon under TOTP_HANDSHAKE_BACKEND=native when it loads', () => {
+    const result = runProbe(root, 'native');
+    expect(JSON.parse(result.stdout)).toEqual({ backend: 'native', reason: 'TOTP_HANDSHAKE_BACKEND=native', code: '287082' });
+  });
+
+  it('reports the engine this process runs, consistently', () => {
+    expect(backend).toBe(engineInfo.backend);
+    expect(backend).toBe(nativeEngine === undefined ? 'js' : 'native');
+    if (inCi) expect(backend, 'in CI the native addon must load').toBe('native');
+    if (backend === 'native') expect(engineInfo.cpu?.sha1).toMatch(/^(sha-ni|armv8|portable)$/);
+  });
+
+  it('loads the same module instance through import and require', () => {
+    const out = execFileSync(
+      process.execPath,
+      ['--input-type=module', '-e', "import { TotpKey } from 'totp-handshake'; import { createRequire } from 'node:module'; const r = createRequire(import.meta.url); console.log(r('totp-handshake').TotpKey === TotpKey)"],
+      { cwd: root, encoding: 'utf8' },
+    );
+    expect(out.trim()).toBe('true');
+  });
+});

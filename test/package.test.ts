@@ -1,0 +1,114 @@
+// Test what we publish: pack the package, install the tarball into a fresh project the way a
+// user does, and load it by ESM and CommonJS, with types, through every subpath export.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = path.resolve(__dirname, '..');
+const work = mkdtempSync(path.join(tmpdir(), 'totp-pack-'));
+const SUBPATHS = ['totp-handshake', 'totp-handshake/express', 'totp-handshake/fastify', 'totp-handshake/fetch', 'totp-handshake/http', 'totp-handshake/client'];
+const npm = (args: string[], cwd: string) =>
+  execFileSync('npm', [...args, '--no-audit', '--no-fund', '--prefer-offline'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+let tarball: string;
+
+// The published files only, from a staging copy, so a stray prebuilds/ or build/ in the working
+// tree cannot make the test pass: the consumer must compile the addon itself.
+beforeAll(() => {
+  const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
+  const stage = path.join(work, 'stage');
+  mkdirSync(stage);
+  for (const entry of pkg.files as string[]) {
+    if (entry === 'prebuilds') continue;
+    cpSync(path.join(root, entry), path.join(stage, entry), { recursive: true });
+  }
+  cpSync(path.join(root, 'package.json'), path.join(stage, 'package.json'));
+  const name = npm(['pack', '--ignore-scripts', '--pack-destination', work], stage).trim().split('\n').pop()!;
+  tarball = path.join(work, name);
+}, 120_000);
+
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function consumer(name: string, installArgs: string[]): string {
+  const dir = path.join(work, name);
+  mkdirSync(dir);
+  writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name, version: '1.0.0', private: true }));
+  npm(['install', ...installArgs, tarball], dir);
+  return dir;
+}
+
+const cjsProbe = `const { TotpKey, backend } = require('totp-handshake');
+const key = TotpKey.fromBase32('GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ');
+const subpaths = ${JSON.stringify(SUBPATHS.slice(1))}.map((s) => Object.keys(require(s)).length > 0);
+console.log(JSON.stringify({ backend, ok: key.verify(key.generate(59000), { timeMs: 59000 }), code: key.generate(59000), subpaths }));`;
+const esmProbe = `import { TotpKey, backend } from 'totp-handshake';
+const key = TotpKey.fromBase32('GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ');
+const subpaths = await Promise.all(${JSON.stringify(SUBPATHS.slice(1))}.map(async (s) => Object.keys(await import(s)).length > 0));
+console.log(JSON.stringify({ backend, ok: key.verify(key.generate(59000), { timeMs: 59000 }), code: key.generate(59000), subpaths }));`;
+
+function probe(dir: string, type: 'cjs' | 'esm') {
+  const env = { ...process.env };
+  delete env.TOTP_HANDSHAKE_BACKEND;
+  const args = type === 'cjs' ? ['-e', cjsProbe] : ['--input-type=module', '-e', esmProbe];
+  return JSON.parse(execFileSync(process.execPath, args, { cwd: dir, env, encoding: 'utf8' }));
+}
+
+describe('the packed package', () => {
+  it('ships the sources to compile, the built library and no test or bench files', () => {
+    const files = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).split('\n');
+    expect(files).toContain('package/binding.gyp');
+    expect(files).toContain('package/native/addon.cc');
+    expect(files).toContain('package/dist/index.js');
+    expect(files).toContain('package/dist/esm/index.mjs');
+    expect(files.some((f) => f.startsWith('package/test/') || f.startsWith('package/bench/') || f.startsWith('package/src/'))).toBe(false);
+  });
+
+  describe('installed with its install script', () => {
+    let dir: string;
+    beforeAll(() => {
+      dir = consumer('with-scripts', []);
+    }, 300_000);
+
+    it('compiles the addon and runs on it, by require and by import, through every subpath', () => {
+      const expected = { backend: 'native', ok: true, code: '287082', subpaths: SUBPATHS.slice(1).map(() => true) };
+      expect(probe(dir, 'cjs')).toEqual(expected);
+      expect(probe(dir, 'esm')).toEqual(expected);
+    });
+
+    it('type-checks ESM and CommonJS consumers of every subpath (types first in every condition)', () => {
+      const imports = SUBPATHS.map((s, i) => `import * as m${i} from '${s}';`).join('\n');
+      const uses = SUBPATHS.map((_, i) => `m${i}`).join(', ');
+      writeFileSync(
+        path.join(dir, 'esm.mts'),
+        `${imports}\nvoid [${uses}];\nconst key: m0.TotpKey = m0.TotpKey.random();\nconst delta: number | null = key.check('123456');\nconst engine: 'native' | 'js' = m0.backend;\nvoid [delta, engine];\n`,
+      );
+      writeFileSync(path.join(dir, 'cjs.cts'), `${SUBPATHS.map((s, i) => `import m${i} = require('${s}');`).join('\n')}\nvoid [${uses}];\nconst ok: boolean = m0.TotpKey.random().verify('123456');\nvoid ok;\n`);
+      writeFileSync(
+        path.join(dir, 'tsconfig.json'),
+        JSON.stringify({ compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'ES2023', strict: true, noEmit: true, types: [], skipLibCheck: false }, files: ['esm.mts', 'cjs.cts'] }),
+      );
+      const tsc = spawnSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', dir], { encoding: 'utf8' });
+      expect(tsc.stdout + tsc.stderr).toBe('');
+      expect(tsc.status).toBe(0);
+    });
+
+    it('puts "types" first in every exports condition', () => {
+      const pkg = JSON.parse(readFileSync(path.join(dir, 'node_modules/totp-handshake/package.json'), 'utf8'));
+      for (const [subpath, target] of Object.entries(pkg.exports as Record<string, unknown>)) {
+        if (typeof target === 'string') continue;
+        for (const condition of Object.values(target as Record<string, Record<string, string>>)) {
+          expect(Object.keys(condition)[0], subpath).toBe('types');
+        }
+      }
+    });
+  });
+
+  it('still works, on node:crypto, when install scripts are blocked', () => {
+    const dir = consumer('without-scripts', ['--ignore-scripts']);
+    const expected = { backend: 'js', ok: true, code: '287082', subpaths: SUBPATHS.slice(1).map(() => true) };
+    expect(probe(dir, 'cjs')).toEqual(expected);
+    expect(probe(dir, 'esm')).toEqual(expected);
+  }, 300_000);
+});
