@@ -32,18 +32,32 @@ struct NativeKey {
   bool live = false;
   int functions_alive = 0;
 
-  void wipe() {
+  // Whether `candidates` may still be written. JavaScript can detach the ArrayBuffer after
+  // createKey (a transfer, structuredClone with transfer:), which moves or frees the memory it
+  // points to, or shrink a resizable one; both leave the array shorter than kMaxCandidates (a
+  // detached one has length 0). Asking for the length alone is cheap: unlike the data pointer,
+  // it does not materialize the ArrayBuffer.
+  bool candidates_intact(napi_env env) const {
+    napi_value array = nullptr;
+    size_t length = 0;
+    return candidates != nullptr && napi_get_reference_value(env, candidates_ref, &array) == napi_ok &&
+           array != nullptr &&
+           napi_get_typedarray_info(env, array, nullptr, &length, nullptr, nullptr, nullptr) == napi_ok &&
+           length >= static_cast<size_t>(totp::kMaxCandidates);
+  }
+
+  void wipe(napi_env env) {
     totp::wipe_key_state(&state);
-    if (candidates != nullptr) totp::secure_wipe(candidates, sizeof(int32_t) * totp::kMaxCandidates);
+    if (candidates_intact(env)) totp::secure_wipe(candidates, sizeof(int32_t) * totp::kMaxCandidates);
     candidates = nullptr;
     candidates_ref.Reset();
     live = false;
   }
 };
 
-void release_function(Napi::Env, NativeKey* key) {
+void release_function(Napi::Env env, NativeKey* key) {
   if (--key->functions_alive > 0) return;
-  key->wipe();
+  key->wipe(env);
   delete key;
 }
 
@@ -70,6 +84,10 @@ Napi::Value FindCode(const Napi::CallbackInfo& info) {
     Napi::RangeError::New(env, "findCode: counter or window out of range").ThrowAsJavaScriptException();
     return env.Undefined();
   }
+  if (!key->candidates_intact(env)) {
+    Napi::TypeError::New(env, "findCode: the candidates Int32Array was detached or shrunk").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
   return Napi::Number::New(env, totp::find_code(key->state, counter, code, window, key->candidates));
 }
 
@@ -88,7 +106,7 @@ Napi::Value CodeAt(const Napi::CallbackInfo& info) {
 
 // destroy(): wipes the midstates now rather than at garbage collection. Idempotent.
 Napi::Value Destroy(const Napi::CallbackInfo& info) {
-  static_cast<NativeKey*>(info.Data())->wipe();
+  static_cast<NativeKey*>(info.Data())->wipe(info.Env());
   return info.Env().Undefined();
 }
 

@@ -72,7 +72,7 @@ void init_midstates(const Family<Word>& f, const uint8_t* secret, std::size_t le
   uint8_t block[kBlock] = {};
   if (len > kBlock) {
     hash_message(f, secret, len, block);
-  } else {
+  } else if (len > 0) {  // an empty secret may come as a null pointer: memcpy(dst, nullptr, 0) is UB
     std::memcpy(block, secret, len);
   }
   Word words[16];
@@ -208,8 +208,10 @@ int find_code(const KeyState& key, int64_t counter, uint32_t code, int window, i
 
   for (int distance = 1; distance <= window; ++distance) {
     const int64_t before = counter - distance;
+    // The later step in unsigned arithmetic: counter may be INT64_MAX (the addon receives larger
+    // JS numbers saturated), and counter + distance must not be a signed overflow.
     const uint64_t pair[2] = {static_cast<uint64_t>(before < 0 ? 0 : before),
-                              static_cast<uint64_t>(counter + distance)};
+                              static_cast<uint64_t>(counter) + static_cast<uint64_t>(distance)};
     uint32_t codes[2];
     if (before < 0) {
       codes_for(key, pair + 1, codes + 1, 1);

@@ -1,6 +1,7 @@
 // totp-handshake: the core (TotpKey) and the shared-key handshake (KeyOwner, KeyReader).
 export { engineInfo, type EngineInfo } from './engine/index.js';
 export { OtpError, isOtpError, type OtpErrorCode } from './errors.js';
+export * from './handshake/index.js';
 export { TotpKey } from './key.js';
 export { TOTP_DEFAULTS, type Algorithm, type TotpOptions, type VerifyOptions } from './options.js';
 import { engineInfo } from './engine/index.js';

@@ -1,0 +1,93 @@
+// A node:http hello-world server in one of three modes, for the HTTP suite and `npm run profile`:
+//   none   no check
+//   guard  totp-handshake's otpCheck (X-OTP), with a KeyOwner writing the key file at --key
+//   jwt    a fast-jwt HS256 check of `Authorization: Bearer <token>`, verifier made once, no cache
+//
+//   node bench/http/server.mjs --mode guard --key /tmp/dir/otp.key [--port 0]
+//
+// Started with an IPC channel (fork), it sends { port } once listening and answers
+// { type: 'cpu' } with its CPU time so far, so the suite can report server CPU per request.
+// It stops on SIGTERM/SIGINT or when the parent disconnects (the key owner removes the key file).
+import { createServer } from 'node:http';
+import { parseArgs } from 'node:util';
+
+import { JWT_SECRET } from '../lib/fixtures.mjs';
+import { loadHttpGuard, loadInternals, loadLibrary } from '../lib/pkg.mjs';
+
+const { values } = parseArgs({
+  options: { mode: { type: 'string', default: 'guard' }, key: { type: 'string' }, port: { type: 'string', default: '0' } },
+});
+
+// run.mjs --portable: the portable C++ cores, as on a CPU without SHA instructions.
+if (process.env.TOTP_BENCH_PORTABLE === '1') loadInternals().nativeEngine?.useCpuExtensions(false);
+
+const BODY = 'hello world';
+const HEADERS = { 'content-type': 'text/plain' };
+const hello = (res) => res.writeHead(200, HEADERS).end(BODY);
+
+let close = async () => {};
+let handler;
+switch (values.mode) {
+  case 'none':
+    handler = (req, res) => hello(res);
+    break;
+  case 'guard': {
+    if (values.key === undefined) throw new Error('--mode guard needs --key PATH');
+    const { KeyOwner } = loadLibrary();
+    const { otpCheck } = loadHttpGuard();
+    const owner = await KeyOwner.start({ path: values.key, removeOnClose: true });
+    const checkOtp = otpCheck({ owner });
+    handler = (req, res) => {
+      if (!checkOtp(req, res)) return;
+      hello(res);
+    };
+    close = () => owner.close();
+    break;
+  }
+  case 'jwt': {
+    const { createVerifier } = await import('fast-jwt');
+    const verifyToken = createVerifier({ key: JWT_SECRET, algorithms: ['HS256'], cache: false });
+    const UNAUTHORIZED = JSON.stringify({ error: 'Invalid token' });
+    handler = (req, res) => {
+      const auth = req.headers.authorization;
+      try {
+        if (typeof auth !== 'string' || !auth.startsWith('Bearer ')) throw new Error('no token');
+        verifyToken(auth.slice(7));
+      } catch {
+        res.writeHead(401, { 'content-type': 'application/json' }).end(UNAUTHORIZED);
+        return;
+      }
+      hello(res);
+    };
+    break;
+  }
+  default:
+    throw new Error(`unknown --mode ${values.mode}: none, guard or jwt`);
+}
+
+const server = createServer(handler);
+server.listen(Number(values.port), '127.0.0.1', () => {
+  const { port } = server.address();
+  if (process.send) process.send({ type: 'listening', port });
+  else console.log(`listening on http://127.0.0.1:${port} (mode ${values.mode})`);
+});
+
+process.on('message', (message) => {
+  if (message?.type === 'cpu') {
+    const { user, system } = process.cpuUsage();
+    process.send({ type: 'cpu', id: message.id, micros: user + system, at: performance.now() });
+  }
+});
+
+let stopping = false;
+async function stop() {
+  if (stopping) return;
+  stopping = true;
+  server.close();
+  server.closeAllConnections();
+  await close();
+  process.exit(0);
+}
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+process.on('disconnect', stop);

@@ -1,0 +1,113 @@
+#!/usr/bin/env node
+// Rewrites the README's performance section, between `<!-- bench:start -->` and
+// `<!-- bench:end -->`, from bench/results/latest.json (the last full `npm run bench`), with the
+// machine and date the figures came from. `npm run bench` runs it at the end of a full run.
+//
+//   node bench/readme.mjs            update README.md
+//   node bench/readme.mjs --print    print the section instead of writing it
+//
+// If the markers are missing (or not exactly one pair, in order), it says so and exits 1
+// without touching the file.
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+import { describeSha } from './lib/env.mjs';
+import { formatNs, formatRatio } from './lib/stats.mjs';
+
+const README = new URL('../README.md', import.meta.url);
+const LATEST = new URL('./results/latest.json', import.meta.url);
+const START = '<!-- bench:start -->';
+const END = '<!-- bench:end -->';
+
+const pct = (value) => `${value >= 0 ? '−' : '+'}${Math.abs(value).toFixed(1)}%`;
+
+/** The section's Markdown, between (not including) the markers. */
+export function renderSection(results) {
+  const byId = new Map(results.cases.filter((c) => !c.skipped).map((c) => [c.id, c]));
+  const cold = byId.get('native.verify.cold.valid');
+  const { env } = results;
+  const lines = [
+    '<!-- Written by `node bench/readme.mjs` from bench/results/latest.json (`npm run bench`); edits here are overwritten. -->',
+    '',
+    `Measured by \`npm run bench\` on ${env.date.slice(0, 10)}: ${env.cpu}, ${env.cores} cores, ${env.os}, Node ${env.node}, ` +
+      `${env.backend} engine, ${describeSha(env)}${env.commit ? `, commit ${env.commit}` : ''}. ` +
+      `Medians of ${results.settings.rounds} rounds, each case in a fresh process` +
+      (env.otherCpuShare >= 0.05 ? ` (other processes used ${Math.round(env.otherCpuShare * 100)}% of the CPU during the run)` : '') +
+      '. Figures from your machine will differ: run `npm run bench` to get them.',
+    '',
+    '![Time per call, ns/op, log scale](bench/results/latest.svg)',
+    '',
+  ];
+
+  const rows = [];
+  const add = (id, label) => {
+    const c = byId.get(id);
+    if (!c) return;
+    rows.push(`| ${label} | ${formatNs(c.medianNs)} | ${formatNs(c.p99Ns)} | ${cold ? (c.id === cold.id ? '1×' : formatRatio(c.medianNs / cold.medianNs)) : '—'} |`);
+  };
+  add('native.verify.warm.now', '**totp-handshake**, warm (current step, codes cached)');
+  add('native.verify.cold.valid', '**totp-handshake**, cold (HMAC recomputed), valid code');
+  add('native.verify.cold.invalid', '**totp-handshake**, cold, invalid code (3 HMACs)');
+  add('js.verify.cold.valid', 'totp-handshake on its node:crypto engine, cold, valid');
+  add('naive.verify.cold.valid', 'naive `createHmac` verify, valid');
+  for (const c of results.cases) if (c.suite === 'peers' && c.id.endsWith('.valid') && !c.skipped) add(c.id, `${c.impl}, valid`);
+  for (const c of results.cases) if (c.suite === 'baselines' && !c.skipped) add(c.id, `${c.impl}, ${c.op}`);
+  if (rows.length > 0) {
+    lines.push(
+      '| verify (window ±1 step for TOTP) | median | p99 | × totp-handshake cold |',
+      '|---|---:|---:|---:|',
+      ...rows,
+      '',
+      'p99 is the 99th percentile of batch means (each tinybench sample times a batch of calls), so it shows GC pauses and scheduling rather than single-call outliers.',
+      '',
+    );
+  }
+
+  if (results.http) {
+    const m = Object.fromEntries(results.http.modes.map((mode) => [mode.mode, mode]));
+    const s = results.http.settings;
+    lines.push(
+      `HTTP, node:http hello world on 127.0.0.1 (autocannon, ${s.connections} connections, median of ${s.rounds} interleaved ${s.duration} s runs): ` +
+        `${Math.round(m.none.medianRps).toLocaleString('en-US')} req/s with no check, ` +
+        `${Math.round(m.guard.medianRps).toLocaleString('en-US')} with the guard (${pct(m.guard.costPct)}, ` +
+        `${(m.guard.extraCpuUsPerReq * 1000).toFixed(0)} ns of server CPU per request), ` +
+        `${Math.round(m.jwt.medianRps).toLocaleString('en-US')} with a fast-jwt check (${pct(m.jwt.costPct)}).`,
+      '',
+    );
+  }
+  lines.push('How these are measured, and the CI gate: [bench/README.md](bench/README.md).');
+  return lines.join('\n');
+}
+
+/** Rewrites README.md; returns { ok, message } and never throws for a missing file or marker. */
+export function updateReadme({ print = false } = {}) {
+  if (!existsSync(LATEST)) return { ok: false, message: 'readme: bench/results/latest.json is missing: run `npm run bench` (a full run) first' };
+  const section = renderSection(JSON.parse(readFileSync(LATEST, 'utf8')));
+  if (print) return { ok: true, message: section };
+  const path = fileURLToPath(README);
+  if (!existsSync(README)) return { ok: false, message: `readme: ${path} does not exist; README.md was not updated` };
+  const text = readFileSync(README, 'utf8');
+  const lines = text.split('\n');
+  const starts = lines.flatMap((l, i) => (l.trim() === START ? [i] : []));
+  const ends = lines.flatMap((l, i) => (l.trim() === END ? [i] : []));
+  if (starts.length !== 1 || ends.length !== 1 || starts[0] > ends[0]) {
+    return {
+      ok: false,
+      message:
+        `readme: README.md needs exactly one "${START}" line followed by one "${END}" line ` +
+        `(found ${starts.length} and ${ends.length}${starts.length === 1 && ends.length === 1 ? ', in the wrong order' : ''}); it was not modified`,
+    };
+  }
+  const next = [...lines.slice(0, starts[0] + 1), section, ...lines.slice(ends[0])].join('\n');
+  if (next === text) return { ok: true, message: 'readme: README.md bench section already up to date' };
+  const tmp = `${path}.bench.tmp`;
+  writeFileSync(tmp, next);
+  renameSync(tmp, path);
+  return { ok: true, message: 'readme: README.md bench section updated from bench/results/latest.json' };
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const outcome = updateReadme({ print: process.argv.includes('--print') });
+  (outcome.ok ? process.stdout : process.stderr).write(`${outcome.message}\n`);
+  process.exitCode = outcome.ok ? 0 : 1;
+}

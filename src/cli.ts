@@ -1,0 +1,232 @@
+#!/usr/bin/env node
+// The `totp-handshake` command (SPEC §5). Exit codes: 0 ok (verify: valid), 1 invalid code
+// (verify), 2 error. A mistake is one line on stderr, never a stack trace; no output ever holds a
+// secret, and a code is printed only by `code`, whose job it is.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { runDemo } from './demo/run.js';
+import { isOtpError } from './errors.js';
+import { type KeyFileFormat, readKeyFile, writeKeyFile } from './handshake/keyfile.js';
+import { withLock } from './handshake/lock.js';
+import { TotpKey } from './key.js';
+import { MAX_WINDOW } from './options.js';
+
+const NAME = 'totp-handshake';
+const EXIT_OK = 0;
+const EXIT_INVALID = 1;
+const EXIT_ERROR = 2;
+
+/** A mistake in how the command was called: reported with a pointer to the help. */
+class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly command?: string,
+  ) {
+    super(message);
+  }
+}
+
+type Values = { key?: string; format?: string; window?: string; help?: boolean };
+interface Command {
+  usage: string;
+  options: ('key' | 'format' | 'window')[];
+  positionals: string[];
+  run(values: Values, positionals: string[]): Promise<number>;
+}
+
+const OPTIONS = {
+  key: { type: 'string', short: 'k' },
+  format: { type: 'string' },
+  window: { type: 'string', short: 'w' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const USAGE = `Usage: ${NAME} <command> [options]
+
+Two services on one host trust each other through a TOTP key in a shared file.
+
+Commands:
+  rotate --key PATH [--format base32|uri]   write a fresh key to PATH (atomically, under the owners' lock)
+  code --key PATH                           print the current code for the key in PATH
+  verify CODE --key PATH [--window N]       check a code; exit 0 if valid, 1 if not
+  demo                                      run an API and a thin client and show the handshake
+
+Run '${NAME} <command> --help' for more. Exit codes: 0 ok, 1 invalid code (verify), 2 error.`;
+
+function keyOption(values: Values, command: string): string {
+  if (values.key === undefined || values.key === '') throw new UsageError('--key PATH is required', command);
+  return path.resolve(values.key);
+}
+
+function formatOption(value: string | undefined): KeyFileFormat | undefined {
+  if (value === undefined || value === 'base32' || value === 'uri') return value;
+  throw new UsageError("--format must be 'base32' or 'uri'", 'rotate');
+}
+
+function windowOption(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[0-9]{1,2}$/.test(value) || Number(value) > MAX_WINDOW) {
+    throw new UsageError(`--window must be a whole number from 0 to ${MAX_WINDOW}`, 'verify');
+  }
+  return Number(value);
+}
+
+function print(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+function complain(line: string): void {
+  process.stderr.write(`${NAME}: ${line}\n`);
+}
+
+const COMMANDS: Record<string, Command> = {
+  rotate: {
+    usage: `Usage: ${NAME} rotate --key PATH [--format base32|uri]
+
+Writes a fresh random key to PATH, atomically, holding the same lock as running owners, which
+pick the new key up (keeping the old one valid for their grace period), as do readers.
+An existing otpauth URI file keeps its algorithm, digits and period, and the file keeps its
+format and permissions (a new file gets mode 0600). Prints the new key's id, never the key.`,
+    options: ['key', 'format'],
+    positionals: [],
+    async run(values) {
+      const file = keyOption(values, 'rotate');
+      const format = formatOption(values.format);
+      const keyId = await withLock(file, async () => {
+        const existing = await readKeyFile(file).catch(() => undefined);
+        // A URI file says how its codes are made; a base32 line cannot, so it gets the defaults.
+        const keep = existing?.format === 'uri' ? existing.key : undefined;
+        const key = TotpKey.random(keep && { algorithm: keep.algorithm, digits: keep.digits as 6 | 7 | 8, period: keep.period });
+        existing?.key.destroy();
+        try {
+          await writeKeyFile(file, key, format ?? existing?.format ?? 'base32', existing?.mode ?? 0o600);
+          return key.id;
+        } finally {
+          key.destroy();
+        }
+      });
+      print(`rotated ${file}: new key ${keyId}`);
+      return EXIT_OK;
+    },
+  },
+  code: {
+    usage: `Usage: ${NAME} code --key PATH
+
+Prints the current code for the key in PATH (a base32 line or an otpauth URI).`,
+    options: ['key'],
+    positionals: [],
+    async run(values) {
+      const { key } = await readKeyFile(keyOption(values, 'code'));
+      try {
+        print(key.generate());
+      } finally {
+        key.destroy();
+      }
+      return EXIT_OK;
+    },
+  },
+  verify: {
+    usage: `Usage: ${NAME} verify CODE --key PATH [--window N]
+
+Checks CODE against the key in PATH, accepting N steps on each side of now (default 1).
+Exit 0 if valid, 1 if not, 2 on error.`,
+    options: ['key', 'window'],
+    positionals: ['CODE'],
+    async run(values, [code = '']) {
+      const window = windowOption(values.window);
+      const { key } = await readKeyFile(keyOption(values, 'verify'));
+      try {
+        if (!new RegExp(`^[0-9]{${key.digits}}$`).test(code)) {
+          complain(`invalid code: a code is ${key.digits} digits`);
+          return EXIT_INVALID;
+        }
+        const delta = key.check(code, window === undefined ? undefined : { window });
+        if (delta === null) {
+          complain('invalid code');
+          return EXIT_INVALID;
+        }
+        const when = delta === 0 ? 'the current step' : `${Math.abs(delta)} step${Math.abs(delta) > 1 ? 's' : ''} ${delta < 0 ? 'old' : 'ahead'}`;
+        print(`valid (${when})`);
+        return EXIT_OK;
+      } finally {
+        key.destroy();
+      }
+    },
+  },
+  demo: {
+    usage: `Usage: ${NAME} demo
+
+Starts an API process and a thin-client process over a fresh temp directory and shows, step by
+step, accepted requests, a key rotation picked up with no refused request, and a wrong code
+refused with 401. Cleans up after itself; exits 0 when everything behaved as described.`,
+    options: [],
+    positionals: [],
+    async run() {
+      return (await runDemo()) ? EXIT_OK : EXIT_ERROR;
+    },
+  },
+};
+
+/** parseArgs' messages quote the arguments, which may be codes: say what is wrong without them. */
+function parseError(error: Error & { code?: string }, command: string): UsageError {
+  if (error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    const option = /'(-[^'=\s]*)/.exec(error.message)?.[1] ?? 'an option';
+    return new UsageError(`unknown option ${option}`, command);
+  }
+  if (error.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    const option = /(--[a-z]+)/.exec(error.message)?.[1] ?? 'an option';
+    return new UsageError(`${option} needs a value`, command);
+  }
+  return new UsageError('unexpected extra argument', command);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === '--help' || name === '-h' || name === 'help') {
+    const topic = rest[0] !== undefined ? COMMANDS[rest[0]] : undefined;
+    print(topic?.usage ?? USAGE);
+    return EXIT_OK;
+  }
+  if (name === '--version' || name === '-v') {
+    print(JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')).version);
+    return EXIT_OK;
+  }
+  if (name === undefined) throw new UsageError('a command is needed');
+  const command = COMMANDS[name];
+  if (command === undefined) throw new UsageError(`unknown command '${name.slice(0, 40)}'`);
+  let parsed;
+  try {
+    const options = Object.fromEntries(['help', ...command.options].map((option) => [option, OPTIONS[option as keyof typeof OPTIONS]]));
+    parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw parseError(error as Error, name);
+  }
+  const values = parsed.values as Values;
+  if (values.help === true) {
+    print(command.usage);
+    return EXIT_OK;
+  }
+  if (parsed.positionals.length > command.positionals.length) throw new UsageError('unexpected extra argument', name);
+  const missing = command.positionals[parsed.positionals.length];
+  if (missing !== undefined) throw new UsageError(`${missing} is required`, name);
+  return command.run(values, parsed.positionals);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof UsageError) {
+      complain(`${error.message} (see '${NAME}${error.command === undefined ? '' : ` ${error.command}`} --help')`);
+    } else if (isOtpError(error)) {
+      complain(error.message);
+    } else {
+      // Not a mistake of the caller's but a bug: the stack is what a report needs.
+      complain(`internal error: ${(error as Error)?.stack ?? String(error)}`);
+    }
+    process.exitCode = EXIT_ERROR;
+  },
+);

@@ -1,0 +1,376 @@
+// KeyOwner: the API side of the handshake (SPEC §3). It holds the key the thin clients read from
+// the key file, writes that file when it creates or rotates a key, and follows the file when
+// another owner or the CLI rotates it.
+import { isOtpError, OtpError } from '../errors.js';
+import { TotpKey } from '../key.js';
+import { DEFAULT_WINDOW, type ResolvedTotpOptions, resolveTime, resolveTotpOptions, resolveWindow, type TotpOptions, type VerifyOptions } from '../options.js';
+import { type AuditEvent, type AuditListener, emitEvent } from './events.js';
+import { type KeyFileFormat, removeKeyFileIfHolds, signatureOf, writeKeyFile } from './keyfile.js';
+import { withLock } from './lock.js';
+import { isLoaded, KeySource, type ReadOutcome, sameKey } from './source.js';
+import type { CheckResult, KeyTiming, OtpVerifier } from './types.js';
+import * as valid from './validate.js';
+import { KeyFileWatcher } from './watch.js';
+
+export interface KeyOwnerOptions {
+  /** The key file, e.g. '/opt/shared/otp.key'. Its directory must exist. */
+  path: string;
+  /**
+   * Rotate every this many ms, counted from the key file's mtime so that owners sharing the file
+   * agree on when. 0 or undefined: no scheduled rotation (`rotate()` and the CLI still rotate).
+   */
+  rotateEvery?: number;
+  /** How long (ms) a replaced key stays valid. Default two TOTP periods (60 s). */
+  grace?: number;
+  /** Adopt a valid existing key file instead of writing a new key at start. Default true. */
+  adopt?: boolean;
+  /** Delete the key file on close() if it still holds this owner's key. Default false. */
+  removeOnClose?: boolean;
+  /** Permission bits of the key file. Default 0o600: only the owner's user can read the secret. */
+  fileMode?: number;
+  /** 'base32' (default, what oathtool reads) or 'uri' (carries algorithm, digits and period). */
+  format?: KeyFileFormat;
+  /** Parameters of the keys this owner creates. Default SHA1, 6 digits, 30 s. */
+  totp?: TotpOptions;
+  /** Receives `load`, `rotate` and `error` events. (`verify` events come from the HTTP guards.) */
+  onEvent?: AuditListener;
+}
+
+/** A replaced key, accepted until `until` (ms since the Unix epoch). */
+interface Retained {
+  key: TotpKey;
+  until: number;
+}
+
+// Rotating faster than the grace period (a burst of rotate() calls, several owners and the CLI)
+// leaves several keys within grace; past this many the oldest goes. It bounds memory and the
+// cost of a refused code.
+const MAX_RETAINED = 8;
+// A scheduled rotation that failed (ENOSPC, EROFS) is retried this often, not in a loop.
+const MAX_RETRY_MS = 60_000;
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const NO_KEY: CheckResult = Object.freeze({ ok: false, reason: 'no-key' });
+
+function isCode(code: unknown, digits: number): code is string {
+  if (typeof code !== 'string' || code.length !== digits) return false;
+  for (let i = 0; i < digits; i++) {
+    const c = code.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+/** Destroys the keys `drop` picks and returns the others. */
+function retire(list: Retained[], drop: (old: Retained) => boolean): Retained[] {
+  return list.filter((old) => {
+    if (!drop(old)) return true;
+    old.key.destroy();
+    return false;
+  });
+}
+
+function timer(callback: () => void, delay: number): NodeJS.Timeout {
+  return setTimeout(callback, Math.min(Math.max(delay, 0), MAX_TIMER_MS)).unref();
+}
+
+/**
+ * The API side: creates or adopts the shared key, verifies codes against it, rotates it.
+ *
+ * Verification is synchronous; a valid code costs no system call and no allocation beyond the
+ * result. A code that fails against the keys in memory costs one stat of the key file, and a
+ * re-read if it changed: no owner refuses a code made with the key the file holds now, even
+ * before its watcher has noticed the change.
+ *
+ * Timers and the file watch are unref'd: an owner never keeps a process alive. Call close() to
+ * wipe the keys from memory and, with `removeOnClose`, to delete the key file; a process that
+ * exits without it leaves the file for the next owner to adopt.
+ *
+ * @example
+ * ```ts
+ * const owner = await KeyOwner.start({ path: '/opt/shared/otp.key', rotateEvery: 3_600_000 });
+ * const { ok, reason } = owner.check(req.headers['x-otp']);
+ * process.once('SIGTERM', () => void owner.close());
+ * ```
+ */
+export class KeyOwner implements OtpVerifier {
+  readonly path: string;
+  readonly #totp: ResolvedTotpOptions;
+  readonly #rotateEvery: number;
+  readonly #grace: number;
+  readonly #removeOnClose: boolean;
+  readonly #fileMode: number;
+  readonly #format: KeyFileFormat;
+  readonly #onEvent: AuditListener | undefined;
+  readonly #source: KeySource;
+  #watcher: KeyFileWatcher | undefined;
+  #current: TotpKey | undefined;
+  #timing: KeyTiming | undefined;
+  #retained: Retained[] = [];
+  /** The mtime of the file version that brought the current key: scheduled rotations count from it. */
+  #bornAt = 0;
+  #lastKeyId: string | undefined;
+  #rotationTimer: NodeJS.Timeout | undefined;
+  #expiryTimer: NodeJS.Timeout | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+  #closing: Promise<void> | undefined;
+  // Reused for every TotpKey.check, so that the hot path allocates nothing; #delta is where
+  // #match leaves the matched offset.
+  readonly #scratch = { window: DEFAULT_WINDOW, timeMs: 0 };
+  #delta = 0;
+
+  private constructor(options: KeyOwnerOptions) {
+    this.path = valid.keyPath(options.path);
+    this.#totp = resolveTotpOptions(options.totp);
+    this.#format = valid.keyFileFormat(options.format);
+    if (this.#format === 'uri' && this.#totp.epoch !== 0) valid.fail("format 'uri' cannot carry a non-zero epoch");
+    this.#rotateEvery = valid.milliseconds(options.rotateEvery, 'rotateEvery', 0);
+    this.#grace = valid.milliseconds(options.grace, 'grace', 2 * this.#totp.period * 1000);
+    this.#removeOnClose = valid.flag(options.removeOnClose, 'removeOnClose', false);
+    this.#fileMode = valid.fileMode(options.fileMode);
+    this.#onEvent = valid.listener(options.onEvent);
+    this.#source = new KeySource(this.path, this.#totp);
+  }
+
+  /**
+   * Adopts the key in the file at `path` (unless `adopt: false`) or writes a new one, then
+   * follows the file. Rejects with ERR_OTP_OPTIONS for bad options and ERR_OTP_KEY_IO when no
+   * key can be adopted and none can be written.
+   */
+  static async start(options: KeyOwnerOptions): Promise<KeyOwner> {
+    valid.optionsObject(options, 'KeyOwner');
+    const owner = new KeyOwner(options);
+    try {
+      await owner.#init(valid.flag(options.adopt, 'adopt', true));
+    } catch (error) {
+      await owner.close();
+      throw error;
+    }
+    return owner;
+  }
+
+  /** The current key's fingerprint (undefined once closed). */
+  get keyId(): string | undefined {
+    return this.#current?.id;
+  }
+
+  timing(): KeyTiming | undefined {
+    return this.#timing;
+  }
+
+  /** Whether `code` is valid now (or at `options.timeMs`) for the current key or one within grace. */
+  verify(code: unknown, options?: VerifyOptions): boolean {
+    const current = this.#current;
+    return current !== undefined && isCode(code, current.digits) && this.#find(code, options) !== undefined;
+  }
+
+  /**
+   * Checks any value as a code: `no-key` (closed), `missing` (undefined, null or ''), `malformed`
+   * (not `digits` ASCII digits), `invalid`, or ok with the matching key, offset and time step.
+   * Throws only for bad options.
+   */
+  check(code: unknown, options?: VerifyOptions): CheckResult {
+    const current = this.#current;
+    if (current === undefined) return NO_KEY;
+    if (code === undefined || code === null || code === '') return { ok: false, reason: 'missing', keyId: current.id };
+    if (!isCode(code, current.digits)) return { ok: false, reason: 'malformed', keyId: current.id };
+    const key = this.#find(code, options);
+    if (key === undefined) return { ok: false, reason: 'invalid', keyId: this.#current?.id ?? current.id };
+    const delta = this.#delta;
+    const step = Math.floor((this.#scratch.timeMs - key.epoch * 1000) / (key.period * 1000)) + delta;
+    return { ok: true, keyId: key.id, delta, step };
+  }
+
+  /**
+   * Writes a new key now, under the rotation lock; the replaced key stays valid for `grace`.
+   * On failure the current key keeps serving, no partial file is left, an `error` event is
+   * emitted and the promise rejects with ERR_OTP_KEY_IO.
+   */
+  rotate(reason = 'rotate() was called'): Promise<void> {
+    if (this.#closing !== undefined) return Promise.reject(new OtpError('ERR_OTP_DESTROYED', 'this KeyOwner is closed'));
+    return this.#exclusive(() => this.#writeNew(reason));
+  }
+
+  /**
+   * Stops following the file and rotating, and wipes the keys: from now on every check is
+   * `no-key`. Waits for a rotation under way, then (with `removeOnClose`) deletes the key file if
+   * it still holds this owner's key. Never rejects: a failed delete is an `error` event.
+   */
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    clearTimeout(this.#rotationTimer);
+    clearTimeout(this.#expiryTimer);
+    this.#watcher?.close();
+    this.#wipe();
+    this.#closing = this.#queue.then(async () => {
+      this.#wipe();
+      if (!this.#removeOnClose || this.#lastKeyId === undefined) return;
+      const keyId = this.#lastKeyId;
+      await withLock(this.path, () => removeKeyFileIfHolds(this.path, keyId, this.#totp)).catch((error: unknown) => this.#reportError(error));
+    });
+    return this.#closing;
+  }
+
+  async #init(adopt: boolean): Promise<void> {
+    if (adopt) this.#apply(await this.#source.read(), true);
+    if (this.#current === undefined) {
+      await this.#exclusive(async () => {
+        // Another owner starting at the same moment may have written a key while this one waited.
+        if (adopt) this.#apply(await this.#source.refresh(), true);
+        if (this.#current === undefined) await this.#writeNew(adopt ? 'no valid key file to adopt' : 'start');
+      });
+    }
+    // Queued behind this owner's own rotations, so that it never reads a file it is writing as if
+    // someone else had.
+    this.#watcher = new KeyFileWatcher(this.path, () => this.#serial(async () => this.#apply(await this.#source.refresh(), false)));
+  }
+
+  /** Acts on a read of the key file: a new key is switched to; a bad file is reported. */
+  #apply(outcome: ReadOutcome | undefined, starting: boolean): void {
+    if (outcome === undefined) return;
+    if (isLoaded(outcome)) {
+      this.#install(outcome.key, outcome.mtimeMs, { type: 'load', message: `read a key from ${this.path}` });
+    } else if (outcome.code === 'ERR_OTP_KEY_IO' && starting) {
+      throw outcome;
+    } else if (outcome.code !== 'ERR_OTP_KEY_MISSING') {
+      // A missing file is what a reader with deleteAfterRead leaves: nothing to report. A bad
+      // one is reported and left alone; the next rotation replaces it.
+      this.#reportError(outcome);
+    }
+  }
+
+  #reportError(error: unknown): void {
+    const event: Omit<AuditEvent, 'at'> = { type: 'error', message: (error as Error)?.message ?? String(error) };
+    if (isOtpError(error, 'ERR_OTP_KEY_MALFORMED')) event.reason = 'malformed';
+    if (this.#current !== undefined) event.keyId = this.#current.id;
+    emitEvent(this.#onEvent, event);
+  }
+
+  /** Runs `task` after the file work already queued in this process. */
+  #serial(task: () => Promise<void>): Promise<void> {
+    const run = this.#queue.then(task);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Runs `task` alone in this process and under the lock file across processes; reports its failure. */
+  #exclusive(task: () => Promise<void>): Promise<void> {
+    return this.#serial(() => withLock(this.path, task)).catch((error: unknown) => {
+      this.#reportError(error);
+      throw error;
+    });
+  }
+
+  async #writeNew(reason: string): Promise<void> {
+    const key = TotpKey.random(this.#totp);
+    let stats;
+    try {
+      stats = await writeKeyFile(this.path, key, this.#format, this.#fileMode);
+    } catch (error) {
+      key.destroy();
+      throw error;
+    }
+    // Another writer replacing the file at once is left for the watcher to find.
+    if (stats !== undefined) this.#source.assume(signatureOf(stats));
+    this.#install(key, stats?.mtimeMs ?? Date.now(), { type: 'rotate', message: `wrote a new key to ${this.path} (${reason})` });
+  }
+
+  #install(key: TotpKey, bornAt: number, event: Omit<AuditEvent, 'at'>): void {
+    this.#lastKeyId = key.id;
+    const previous = this.#current;
+    if (this.#closing !== undefined || (previous !== undefined && sameKey(previous, key))) {
+      // The same key rewritten, or a closed owner: only the rotation clock moves. A rotation is
+      // still reported when a failed code made this owner read its own new file before the write
+      // returned.
+      key.destroy();
+      this.#bornAt = bornAt;
+      if (event.type === 'rotate') emitEvent(this.#onEvent, { ...event, keyId: key.id });
+      return this.#scheduleRotation();
+    }
+    // A key coming back from retirement (an old file restored) is current again, not twice.
+    this.#retained = retire(this.#retained, (old) => sameKey(old.key, key));
+    if (previous !== undefined) {
+      this.#retained.unshift({ key: previous, until: Date.now() + this.#grace });
+      for (const dropped of this.#retained.splice(MAX_RETAINED)) dropped.key.destroy();
+    }
+    this.#current = key;
+    this.#timing = Object.freeze({ period: key.period, epoch: key.epoch });
+    this.#bornAt = bornAt;
+    this.#scheduleExpiry();
+    this.#scheduleRotation();
+    emitEvent(this.#onEvent, { ...event, keyId: key.id });
+  }
+
+  /** The key among current and retained that accepts `code` (left in #delta), re-reading a changed file before refusing. */
+  #find(code: string, options: VerifyOptions | undefined): TotpKey | undefined {
+    const scratch = this.#scratch;
+    scratch.window = options === undefined ? DEFAULT_WINDOW : resolveWindow(options.window);
+    scratch.timeMs = options === undefined ? Date.now() : resolveTime(options.timeMs);
+    const key = this.#match(code);
+    if (key !== undefined || this.#closing !== undefined) return key;
+    const outcome = this.#source.refreshSync();
+    if (outcome === undefined) return undefined;
+    this.#apply(outcome, false);
+    return isLoaded(outcome) ? this.#match(code) : undefined;
+  }
+
+  #match(code: string): TotpKey | undefined {
+    const scratch = this.#scratch;
+    const current = this.#current as TotpKey;
+    let delta = current.check(code, scratch);
+    if (delta !== null) {
+      this.#delta = delta;
+      return current;
+    }
+    const retained = this.#retained;
+    for (let i = 0; i < retained.length; i++) {
+      const { key, until } = retained[i] as Retained;
+      if (scratch.timeMs >= until) continue;
+      delta = key.check(code, scratch);
+      if (delta !== null) {
+        this.#delta = delta;
+        return key;
+      }
+    }
+    return undefined;
+  }
+
+  #scheduleRotation(delay = this.#bornAt + this.#rotateEvery - Date.now()): void {
+    clearTimeout(this.#rotationTimer);
+    if (this.#rotateEvery === 0 || this.#closing !== undefined) return;
+    this.#rotationTimer = timer(() => void this.#rotateIfDue(), delay);
+  }
+
+  async #rotateIfDue(): Promise<void> {
+    try {
+      await this.#exclusive(async () => {
+        if (this.#closing !== undefined) return;
+        // Another owner, or the CLI, may have rotated while this one waited for the lock.
+        this.#apply(await this.#source.refresh(), false);
+        if (Date.now() >= this.#bornAt + this.#rotateEvery) await this.#writeNew('scheduled rotation');
+      });
+      this.#scheduleRotation();
+    } catch {
+      // Reported as an `error` event; the current key keeps serving until a retry succeeds.
+      this.#scheduleRotation(Math.min(this.#rotateEvery, MAX_RETRY_MS));
+    }
+  }
+
+  #scheduleExpiry(): void {
+    clearTimeout(this.#expiryTimer);
+    if (this.#retained.length === 0) return;
+    const next = Math.min(...this.#retained.map((old) => old.until));
+    this.#expiryTimer = timer(() => {
+      const now = Date.now();
+      this.#retained = retire(this.#retained, (old) => old.until <= now);
+      this.#scheduleExpiry();
+    }, next - Date.now());
+  }
+
+  #wipe(): void {
+    this.#current?.destroy();
+    for (const old of this.#retained) old.key.destroy();
+    this.#current = undefined;
+    this.#timing = undefined;
+    this.#retained = [];
+  }
+}

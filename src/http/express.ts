@@ -1,0 +1,37 @@
+// totp-handshake/express: the guard as Express middleware. Typed structurally (an Express request
+// is a node IncomingMessage with `ip`), so this module never loads express itself.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+import { createGuard, type OtpGuardOptions } from './decide.js';
+
+/** The part of an Express request the guard reads. */
+export type ExpressLikeRequest = IncomingMessage & { ip?: string | undefined };
+
+export type VerifyOtpOptions = OtpGuardOptions<ExpressLikeRequest>;
+
+/**
+ * Express middleware that lets a request through only with a valid code in `X-OTP`; otherwise it
+ * answers 401, 429 or 503 with a JSON body. Throttling is per `req.ip` (which honours Express's
+ * `trust proxy` setting) unless `clientKey` says otherwise.
+ *
+ * @example
+ * ```ts
+ * import express from 'express';
+ * import { KeyOwner } from 'totp-handshake';
+ * import { verifyOtp } from 'totp-handshake/express';
+ *
+ * const owner = await KeyOwner.start({ path: '/opt/shared/otp.key' });
+ * const app = express();
+ * app.post('/secure', verifyOtp({ owner }), (req, res) => res.json({ success: true }));
+ * ```
+ */
+export function verifyOtp(
+  options: VerifyOtpOptions,
+): (req: ExpressLikeRequest, res: ServerResponse, next: (error?: unknown) => void) => void {
+  const guard = createGuard(options, (req, header) => req.headers[header]);
+  return (req, res, next) => {
+    const refusal = guard(req, req.ip ?? req.socket.remoteAddress);
+    if (refusal === null) next();
+    else res.writeHead(refusal.status, refusal.headers).end(refusal.body);
+  };
+}

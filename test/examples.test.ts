@@ -1,0 +1,103 @@
+// The thin clients of examples/ against the live example API: the bash (curl + oathtool), Python
+// (standard library) and PHP (hash_hmac) clients compute plain RFC 6238 codes from the shared key
+// file, in either of its formats. In CI every interpreter must be present; elsewhere a missing one
+// skips its suite and says so.
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+import { KeyOwner, TotpKey } from 'totp-handshake';
+import { otpCheck } from 'totp-handshake/http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { inCi } from './helpers/engines.js';
+import { root, tempDir } from './helpers/handshake-fs.js';
+import { type ApiProcess, available, startApi } from './helpers/processes.js';
+
+const run = promisify(execFile);
+
+const clients = [
+  { name: 'bash', command: 'bash', script: 'examples/bash/client.sh', needs: ['bash', 'curl', 'oathtool'] },
+  { name: 'Python', command: '/usr/bin/python3', script: 'examples/python/client.py', needs: ['/usr/bin/python3'] },
+  { name: 'PHP', command: 'php', script: 'examples/php/client.php', needs: ['php'] },
+].map((client) => ({ ...client, missing: client.needs.filter((tool) => !available(tool)) }));
+
+let shared: ReturnType<typeof tempDir>;
+let dir: string;
+let api: ApiProcess;
+let keyPath: string;
+// A second API in this process whose owner writes its key as an otpauth URI with non-default parameters.
+let uriApi: { owner: KeyOwner; server: Server; keyPath: string; url: string };
+
+beforeAll(async () => {
+  shared = tempDir('otp-examples');
+  ({ dir, file: keyPath } = shared);
+  api = await startApi(keyPath);
+  const owner = await KeyOwner.start({ path: path.join(dir, 'uri.key'), format: 'uri', totp: { algorithm: 'SHA256', digits: 8, period: 60 } });
+  const check = otpCheck({ owner });
+  const server = createServer((req, res) => {
+    if (check(req, res)) res.writeHead(200, { 'content-type': 'application/json' }).end('{"success":true}');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  uriApi = { owner, server, keyPath: owner.path, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/secure` };
+});
+
+afterAll(async () => {
+  await api?.stop();
+  uriApi?.server.close();
+  await uriApi?.owner.close();
+  shared.cleanup();
+});
+
+/** Runs a client with the key file at `key`; resolves to its exit code and output. */
+async function call(command: string, script: string, key: string, url = api.url) {
+  try {
+    const { stdout, stderr } = await run(command, [path.join(root, script), url], {
+      env: { ...process.env, OTP_KEY_PATH: key },
+      timeout: 20_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: failed.code, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
+  }
+}
+
+function writeKey(name: string, content: string): string {
+  const file = path.join(dir, name);
+  writeFileSync(file, content, { mode: 0o600 });
+  return file;
+}
+
+describe.each(clients)('the $name client', ({ command, script, missing }) => {
+  if (inCi) {
+    it('has its tools (CI installs them)', () => expect(missing).toEqual([]));
+  }
+
+  describe.skipIf(missing.length > 0)(missing.length > 0 ? `skipped: ${missing.join(', ')} not installed` : 'against the API', () => {
+    it('calls the guarded endpoint with the base32 key file the API wrote', async () => {
+      const result = await call(command, script, keyPath);
+      expect(result).toMatchObject({ code: 0, stdout: '{"success":true}\n' });
+    });
+
+    it('reads an otpauth URI key file (SHA256, 8 digits, 60 s steps)', async () => {
+      expect(await call(command, script, uriApi.keyPath, uriApi.url)).toMatchObject({ code: 0, stdout: '{"success":true}\n' });
+    });
+
+    it('exits 1 when the API refuses its code, without printing the secret', async () => {
+      const wrong = TotpKey.random();
+      const result = await call(command, script, writeKey(`wrong-${path.basename(script)}.key`, wrong.toBase32()));
+      expect(result.code).toBe(1);
+      expect(`${result.stdout}${result.stderr}`).toContain('{"error":"Invalid OTP"}');
+      expect(`${result.stdout}${result.stderr}`).not.toContain(wrong.toBase32());
+    });
+
+    it('exits 2 without a key file, and when the API cannot be reached', async () => {
+      expect((await call(command, script, path.join(dir, 'absent.key'))).code).toBe(2);
+      expect((await call(command, script, keyPath, 'http://127.0.0.1:1/secure')).code).toBe(2);
+    });
+  });
+});
