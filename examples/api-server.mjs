@@ -13,9 +13,9 @@ import { KeyOwner } from 'totp-handshake';
 import { otpCheck } from 'totp-handshake/http';
 
 const path = process.env.OTP_KEY_PATH || '/opt/shared/otp.key';
-const rotateEvery = Number(process.env.OTP_ROTATE_EVERY ?? 3_600_000);
+const rotateEvery = Number(process.env.OTP_ROTATE_EVERY || 3_600_000);
 const host = process.env.HOST || '0.0.0.0';
-const port = Number(process.env.PORT ?? 8080);
+const port = Number(process.env.PORT || 8080);
 
 // Audit events carry key fingerprints and outcomes, never a secret or a code: safe to log as is.
 const log = (event) => console.log(JSON.stringify(event));

@@ -14,12 +14,13 @@
 #             suppressed (scripts/valgrind/node.supp); then a control run that memcheck must flag
 #             inside the addon, proving its code is instrumented and nothing of it suppressed.
 #   fuzz      native/test/fuzz_totp.cc with clang's libFuzzer, ASan and UBSan: the saved
-#             regressions first, then FUZZ_SECONDS (default 120) of fuzzing.
+#             regressions first, then FUZZ_SECONDS (default 120) of fuzzing, then the line
+#             coverage of native/ that the corpus reaches (llvm-cov).
 #
 # Usage: bash scripts/sanitize.sh [asan] [valgrind] [fuzz]   (no argument: all three)
 # Env:   FUZZ_SECONDS (120), VALGRIND_SCALE (1: workload of native-heavy.mjs), KEEP_SCRATCH=1.
-# Needs: g++ with libasan/libubsan, valgrind, clang++ with libFuzzer, libssl-dev (the fuzzer's
-#        reference HMAC). Debian: apt-get install -y clang libclang-rt-14-dev valgrind libssl-dev
+# Needs: g++ with libasan/libubsan, valgrind, clang++ with libFuzzer and llvm-cov, libssl-dev
+#        (the fuzzer's reference HMAC). Debian: apt-get install -y clang libclang-rt-14-dev valgrind libssl-dev
 # Run it through npm (npm run test:sanitize) so node-gyp gets npm's nodedir; dist/ must be built.
 set -euo pipefail
 
@@ -120,7 +121,7 @@ if want valgrind; then
   possible=$(grep -oP 'possibly lost: \K[0-9,]+' "$scratch/valgrind.log" | tail -1 | tr -d ,)
   grep -q "Reading syms from $scratch/release/build/Release/totp_handshake.node" "$scratch/valgrind.log" ||
     die "valgrind: the scratch Release addon was not the one loaded"
-  used=$(grep -P '^--\d+-- used_suppression:' "$scratch/valgrind.log" | sed 's/^--[0-9]*-- used_suppression: *//' | paste -sd ';' -)
+  used=$(grep -oP '^--\d+-- used_suppression: +\K[0-9]+ [^ ]+' "$scratch/valgrind.log" | sed 's/ /x /' | paste -sd ',' - | sed 's/,/, /g')
   echo "valgrind: ${errors} errors, ${definite:-0} bytes definitely lost, ${possible:-0} possibly lost; suppressed: ${used:-none}"
   if [ "$errors" != 0 ] || [ "${definite:-0}" != 0 ] || [ "${possible:-0}" != 0 ]; then
     grep -A30 -E '== (Invalid|Conditional|Use of|Syscall|Mismatched|Source and|.*are (definitely|possibly) lost)' "$scratch/valgrind.log" >&2 || true
@@ -130,12 +131,14 @@ if want valgrind; then
   echo "valgrind: control (a secret of uninitialised bytes) must be reported inside the addon"
   "${memcheck[@]}" --log-file="$scratch/valgrind-control.log" node scripts/valgrind/control.mjs
   control_errors=$(grep -oP 'ERROR SUMMARY: \K[0-9]+' "$scratch/valgrind-control.log" | tail -1)
-  grep -qE '^==[0-9]+== +at 0x[0-9A-F]+: totp::.*totp_handshake\.node' "$scratch/valgrind-control.log" ||
-    die "valgrind: the control was not reported inside totp_handshake.node; memcheck does not see the addon"
-  echo "valgrind: control reported (${control_errors} errors, the first in $(grep -m1 -oP '^==[0-9]+== +at 0x[0-9A-F]+: \Ktotp::[^(]+' "$scratch/valgrind-control.log"))"
+  # A frame in the addon: file:line from its debug info (native/*.cc), or the module's name.
+  in_addon='^==[0-9]+== +at 0x[0-9A-F]+: .*(\((addon|hmac_totp|cpu_dispatch|sha_[a-z0-9]+)\.cc:[0-9]+\)|totp_handshake\.node)'
+  frame=$(grep -m1 -E "$in_addon" "$scratch/valgrind-control.log" | sed -E 's/^==[0-9]+== +at 0x[0-9A-F]+: //') ||
+    die "valgrind: the control was not reported inside the addon; memcheck does not see its code"
+  echo "valgrind: control reported: ${control_errors} errors, the first at ${frame}"
   unset TOTP_HANDSHAKE_PREBUILD TOTP_HANDSHAKE_BACKEND
   calls=$(grep -oP 'native-heavy: \K[0-9]+ native calls' "$scratch/native-heavy.out")
-  summary+=("valgrind  native-heavy.mjs ($calls): $errors errors, ${definite:-0} B definitely and ${possible:-0} B possibly lost; control flagged in the addon ($(elapsed "$started"))")
+  summary+=("valgrind  native-heavy.mjs ($calls): $errors errors, ${definite:-0} B definitely and ${possible:-0} B possibly lost; control flagged at $frame ($(elapsed "$started"))")
 fi
 
 # ---- libFuzzer ----------------------------------------------------------------------------------
@@ -168,7 +171,21 @@ if want fuzz; then
   seed=$(grep -oP 'INFO: Seed: \K[0-9]+' "$scratch/fuzz.log")
   cov=$(grep -oP '^#[0-9]+\s+DONE\s+cov: \K[0-9]+' "$scratch/fuzz.log" || grep -oP 'cov: \K[0-9]+' "$scratch/fuzz.log" | tail -1)
   echo "fuzz: $runs executions ($rate/s), $corpus corpus inputs, $cov coverage points, seed $seed, 0 failures"
-  summary+=("fuzz      $regressions regressions replayed; $runs executions in ${fuzz_seconds} s ($rate/s), $cov coverage points, seed $seed, 0 failures ($(elapsed "$started"))")
+
+  # What the corpus reaches: line coverage of the native sources (addon.cc, the N-API layer, is
+  # outside libFuzzer's reach; the asan and valgrind stages drive it).
+  echo "fuzz: line coverage of native/ by the corpus"
+  clang++ -std=c++17 -O1 -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping "${fuzz_sources[@]}" -lcrypto \
+    -o "$scratch/fuzz_coverage" 2>>"$scratch/fuzz-build.log"
+  LLVM_PROFILE_FILE="$scratch/coverage.profraw" "$scratch/fuzz_coverage" -runs=0 "$scratch/corpus" native/test/fuzz_regressions \
+    >"$scratch/fuzz-coverage.log" 2>&1
+  llvm-profdata merge -sparse "$scratch/coverage.profraw" -o "$scratch/coverage.profdata"
+  llvm-cov report "$scratch/fuzz_coverage" -instr-profile="$scratch/coverage.profdata" \
+    native/hmac_totp.cc native/sha_portable.cc native/sha_x86.cc native/cpu_dispatch.cc >"$scratch/coverage.txt"
+  # Columns: file, regions, missed, cover, functions, missed, executed, lines, missed, cover, ...
+  awk '/\.cc|^TOTAL/ { printf "  %-16s lines %5s missed %3s  %s\n", $1, $8, $9, $10 }' "$scratch/coverage.txt"
+  lines=$(awk '/^TOTAL/ { print $10 }' "$scratch/coverage.txt")
+  summary+=("fuzz      $regressions regressions replayed; $runs executions in ${fuzz_seconds} s ($rate/s), seed $seed, 0 failures; corpus covers $lines of native/ lines ($(elapsed "$started"))")
 fi
 
 ok=1

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 
 import { runDemo } from './demo/run.js';
 import { isOtpError } from './errors.js';
-import { type KeyFileFormat, readKeyFile, writeKeyFile } from './handshake/keyfile.js';
+import { DEFAULT_FILE_MODE, type KeyFileFormat, readKeyFile, writeKeyFile } from './handshake/keyfile.js';
 import { withLock } from './handshake/lock.js';
 import { TotpKey } from './key.js';
 import { MAX_WINDOW } from './options.js';
@@ -96,12 +96,14 @@ format and permissions (a new file gets mode 0600). Prints the new key's id, nev
       const format = formatOption(values.format);
       const keyId = await withLock(file, async () => {
         const existing = await readKeyFile(file).catch(() => undefined);
-        // A URI file says how its codes are made; a base32 line cannot, so it gets the defaults.
-        const keep = existing?.format === 'uri' ? existing.key : undefined;
+        const target = format ?? existing?.format ?? 'base32';
+        // A URI says how its codes are made, and a new URI says it again; a base32 line says
+        // nothing, and each side applies its own configuration to it.
+        const keep = target === 'uri' && existing?.format === 'uri' ? existing.key : undefined;
         const key = TotpKey.random(keep && { algorithm: keep.algorithm, digits: keep.digits as 6 | 7 | 8, period: keep.period });
         existing?.key.destroy();
         try {
-          await writeKeyFile(file, key, format ?? existing?.format ?? 'base32', existing?.mode ?? 0o600);
+          await writeKeyFile(file, key, target, existing?.mode ?? DEFAULT_FILE_MODE);
           return key.id;
         } finally {
           key.destroy();

@@ -264,6 +264,17 @@ describe('fastifyOtp scope', () => {
   });
 });
 
+describe('otpGuard without a client address', () => {
+  it('puts every such request in one throttling bucket', () => {
+    const guard = otpGuard({ owner: shared.owner, maxFailures: 1, now: () => STEP_START });
+    const request = (code: string) => new Request('http://127.0.0.1/secure', { headers: { 'X-OTP': code } });
+    const valid = shared.key.generate(STEP_START);
+    expect(guard(request('bad'))?.status).toBe(401);
+    expect(guard(request(valid))?.status).toBe(429);
+    expect(guard(request(valid), '10.0.0.2')).toBeNull();
+  });
+});
+
 describe('option validation', () => {
   // Each row makes its options when its test runs, after the shared owner has started.
   const bad: Array<[string, (owner: KeyOwner) => Record<string, unknown>]> = [
@@ -312,8 +323,13 @@ describe('the throttle table', () => {
 
   it('tracks at most maxClients (default 10,000) under 100,000 distinct client keys', () => {
     const guard = decider();
-    for (let i = 0; i < 100_000; i++) expect(guard.decide('bad', `client-${i}`)?.status).not.toBe(429);
-    expect(guard.trackedClients).toBe(10_000);
+    const statuses = new Map<number | undefined, number>();
+    for (let i = 0; i < 100_000; i++) {
+      const status = guard.decide('bad', `client-${i}`)?.status;
+      statuses.set(status, (statuses.get(status) ?? 0) + 1);
+      if (i % 10_000 === 9_999) expect(guard.trackedClients).toBe(10_000);
+    }
+    expect(Object.fromEntries(statuses)).toEqual({ 401: 100_000 });
     // The most recent clients are still throttled; the oldest were forgotten.
     expect(guard.decide('bad', 'client-99999')?.status).toBe(429);
     expect(guard.decide('bad', 'client-0')?.status).toBe(401);
@@ -357,8 +373,10 @@ describe('the throttle table', () => {
     throttle.fail('a', STEP_START + 5000, TIMING);
     expect(throttle.retryAfter('a', STEP_START - 1)).toBe(0);
   });
+});
 
-  it('keeps replay entries only while their step can still verify', () => {
+describe('the replay table', () => {
+  it('keeps entries only while their step can still verify', () => {
     const replays = new ReplayGuard(1);
     const step = STEP_START / PERIOD_MS;
     expect(replays.accept('k1', step, STEP_START, TIMING)).toBe(true);

@@ -2,7 +2,7 @@
 // mode set before the secret is written, never half-written, never leaving a temp file behind.
 import { execFileSync, fork } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -95,7 +95,7 @@ describe('reading', () => {
   });
 
   it('reads through the sync and async paths alike, with the version it read', async () => {
-    writeFileSync(file, `${SECRET}\n`);
+    writeFileSync(file, `\ufeff${SECRET}\r\n`);
     const [a, b] = [await readKeyFile(file), readKeyFileSync(file)];
     expect([a.key.id, a.format, a.signature]).toEqual([b.key.id, b.format, b.signature]);
     expect(a.key.generate(T)).toBe('287082');
@@ -129,6 +129,15 @@ describe('atomic replacement', () => {
     expect(modeOf(file)).toBe(0o600);
     expect(stats?.ino).toBe(statSync(file).ino);
     expect(readdirSync(dir)).toEqual(['otp.key']);
+  });
+
+  it('removes temp files and set-aside locks a killed process left, once they are a minute old', async () => {
+    const old = Date.now() / 1000 - 120;
+    const names = ['.otp.key.0123456789ab.tmp', '.otp.key.0123456789ab.claimed', 'otp.key.lock.0123456789ab.stale'];
+    for (const name of [...names, '.otp.key.fedcba987654.tmp', '.otp.key.backup', 'other.0123456789ab.tmp']) writeFileSync(path.join(dir, name), 'x');
+    for (const name of [...names, '.otp.key.backup', 'other.0123456789ab.tmp']) utimesSync(path.join(dir, name), old, old);
+    await writeKeyFile(file, TotpKey.random(), 'base32', 0o600);
+    expect(readdirSync(dir).sort()).toEqual(['.otp.key.backup', '.otp.key.fedcba987654.tmp', 'other.0123456789ab.tmp', 'otp.key']);
   });
 
   it('fails with ERR_OTP_KEY_IO, leaving the target and no temp file, when the rename fails', async () => {

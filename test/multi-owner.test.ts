@@ -103,12 +103,12 @@ it('4 owners with rotateEvery: one of them writes each scheduled rotation, none 
   summarize('4 owners, scheduled rotation', final);
   const times = final
     .flatMap((report) => report.events.filter((event) => event.type === 'rotate'))
-    .map((event) => Date.parse(event.at))
+    .map((event) => (event as AuditEvent & { mtimeMs: number }).mtimeMs)
     .sort((a, b) => a - b);
-  // Owners that did not take turns would rotate within milliseconds of each other. The slack
-  // covers the time a write takes between the file's mtime and the event.
+  // Owners that did not take turns would write within milliseconds of each other. The slack is
+  // the kernel's coarse file timestamps, a few ms behind the clock the owners read.
   const gaps = times.slice(1).map((time, i) => time - (times[i] as number));
-  expect(gaps.every((gap) => gap >= every - 500)).toBe(true);
+  expect(gaps.filter((gap) => gap < every - 50)).toEqual([]);
   expect(final.flatMap((report) => report.refusals)).toEqual([]);
 }, 120_000);
 

@@ -87,11 +87,34 @@ describe('the packed package', () => {
       writeFileSync(path.join(dir, 'cjs.cts'), `${SUBPATHS.map((s, i) => `import m${i} = require('${s}');`).join('\n')}\nvoid [${uses}];\nconst ok: boolean = m0.TotpKey.random().verify('123456');\nvoid ok;\n`);
       writeFileSync(
         path.join(dir, 'tsconfig.json'),
-        JSON.stringify({ compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'ES2023', strict: true, noEmit: true, types: [], skipLibCheck: false }, files: ['esm.mts', 'cjs.cts'] }),
+        // A Node user's setup: @types/node (the repository's copy) and full checking of our .d.ts files.
+        JSON.stringify({
+          compilerOptions: {
+            module: 'nodenext',
+            moduleResolution: 'nodenext',
+            target: 'ES2023',
+            strict: true,
+            noEmit: true,
+            typeRoots: [path.join(root, 'node_modules/@types')],
+            types: ['node'],
+            skipLibCheck: false,
+          },
+          files: ['esm.mts', 'cjs.cts'],
+        }),
       );
       const tsc = spawnSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', dir], { encoding: 'utf8' });
       expect(tsc.stdout + tsc.stderr).toBe('');
       expect(tsc.status).toBe(0);
+    });
+
+    it('installs the totp-handshake command, which rotates, prints and verifies codes', () => {
+      const bin = path.join(dir, 'node_modules/.bin/totp-handshake');
+      const keyFile = path.join(dir, 'otp.key');
+      expect(execFileSync(bin, ['--help'], { encoding: 'utf8' })).toContain('Usage: totp-handshake <command>');
+      execFileSync(bin, ['rotate', '--key', keyFile]);
+      const code = execFileSync(bin, ['code', '--key', keyFile], { encoding: 'utf8' }).trim();
+      expect(code).toMatch(/^[0-9]{6}$/);
+      expect(spawnSync(bin, ['verify', code, '--key', keyFile]).status).toBe(0);
     });
 
     it('puts "types" first in every exports condition', () => {

@@ -236,25 +236,33 @@ describe('close', () => {
 });
 
 describe('the directory watcher', () => {
-  function fakeWatch(behaviour: 'throw' | 'error'): typeof import('node:fs').watch {
-    return (() => {
+  /** A stand-in for fs.watch that fails: by throwing, or by an error event soon after. Counts its calls. */
+  function fakeWatch(behaviour: 'throw' | 'error'): { watch: typeof import('node:fs').watch; calls: () => number } {
+    let calls = 0;
+    const watch = () => {
+      calls++;
       if (behaviour === 'throw') throw Object.assign(new Error('ENOSPC: inotify watches exhausted'), { code: 'ENOSPC' });
       const watcher = new EventEmitter() as FSWatcher;
       Object.assign(watcher, { close: () => undefined });
       setTimeout(() => watcher.emit('error', new Error('EPERM')), 10);
       return watcher;
-    }) as never;
+    };
+    return { watch: watch as never, calls: () => calls };
   }
 
-  it.each(['throw', 'error'] as const)('polls when fs.watch fails (it %ss) and still reports changes', async (behaviour) => {
+  it.each(['throw', 'error'] as const)('polls when fs.watch fails (it %ss), still reports changes, and does not retry in a loop', async (behaviour) => {
     writeFileSync(file, 'one');
     let changes = 0;
-    const watcher = new KeyFileWatcher(file, async () => void changes++, { watch: fakeWatch(behaviour), pollInterval: 50 });
+    const fake = fakeWatch(behaviour);
+    const watcher = new KeyFileWatcher(file, async () => void changes++, { watch: fake.watch, pollInterval: 50 });
     closers.push(() => watcher.close());
     await waitFor(() => changes === 1, 'the first look');
     await waitFor(() => !watcher.watching, 'polling');
     replaceFile(file, 'two');
     await waitFor(() => changes === 2, 'the change to be polled');
+    replaceFile(file, 'three');
+    await waitFor(() => changes === 3, 'the next change to be polled');
+    expect(fake.calls()).toBe(1);
   });
 
   it('re-arms fs.watch on a directory deleted and created again', async () => {

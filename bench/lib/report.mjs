@@ -23,14 +23,16 @@ function caseTable(results, suite) {
   const rows = results.cases
     .filter((c) => c.suite === suite)
     .map((c) => {
-      if (c.skipped) return [c.impl, c.op, 'skipped', '', '', '', c.skipped];
+      if (c.skipped) return [c.impl, c.op, 'skipped', '', '', '', ''];
       const twin = byId.get(nativeTwin(c));
       const vsNative = twin && !twin.skipped && twin.id !== c.id ? formatRatio(c.medianNs / twin.medianNs) : twin?.id === c.id ? '1×' : '—';
       return [c.impl, c.op, formatNs(c.medianNs), formatNs(c.p99Ns), spread(c), String(c.k), vsNative];
     });
   if (rows.length === 0) return undefined;
   const nativeColumn = suite === 'engines' ? '× native' : suite === 'peers' ? '× native cold' : '× native cold valid';
-  return `${SUITE_TITLES[suite]}\n\n${table(['implementation', 'operation', 'median', 'p99', 'rounds', 'K', nativeColumn], rows, { left: [0, 1] })}`;
+  const reasons = [...new Set(results.cases.filter((c) => c.suite === suite && c.skipped).map((c) => c.skipped))];
+  const notes = reasons.map((reason) => `\nskipped: ${reason}`).join('');
+  return `${SUITE_TITLES[suite]}\n\n${table(['implementation', 'operation', 'median', 'p99', 'rounds', 'K', nativeColumn], rows, { left: [0, 1] })}${notes}`;
 }
 
 function againstTable(results) {

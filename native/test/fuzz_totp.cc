@@ -5,7 +5,8 @@
 //
 // Differential three ways, on every input:
 //   - against an independent reference: OpenSSL's HMAC plus RFC 4226 §5.3 truncation;
-//   - the accelerated cores (SHA-NI / ARMv8) against the portable C++ cores;
+//   - the accelerated cores (SHA-NI / ARMv8) against the portable C++ cores, through find_code and
+//     code_at and directly with batches of 1 to 3 counters;
 //   - find_code against the reference codes: each written slot holds its step's code, the
 //     returned index is the first matching slot, and nothing past the matching pair is written.
 // Built with AddressSanitizer and UndefinedBehaviorSanitizer (scripts/sanitize.sh), so a stray
@@ -176,6 +177,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
                       : i < may_write ? got.slots[i] == expected_slots[i] || got.slots[i] == kCanary
                                       : got.slots[i] == kCanary;
       if (!ok) fail("find_code slot content", static_cast<uint64_t>(i), static_cast<uint32_t>(got.slots[i]));
+    }
+  }
+
+  // The HMAC cores themselves, with batches of 1 to kMaxBatch counters: find_code only ever asks
+  // for 1 or 2, so this is the one caller of the widest interleaving.
+  if (algorithm != totp::Algorithm::kSha512) {
+    const uint64_t counters[totp::kMaxBatch] = {raw_counter, ~raw_counter, ucounter + raw_code};
+    const int count = 1 + selector % totp::kMaxBatch;
+    const int words = algorithm == totp::Algorithm::kSha1 ? 5 : 8;
+    uint32_t digests[2][totp::kMaxBatch][8] = {};
+    for (int accelerated = 0; accelerated < 2; ++accelerated) {
+      totp::select_cores(accelerated == 1);
+      const totp::HashCores& cores = totp::active_cores();
+      (algorithm == totp::Algorithm::kSha1 ? cores.hmac_sha1 : cores.hmac_sha256)(key.w32.inner, key.w32.outer, counters,
+                                                                                    count, digests[accelerated]);
+    }
+    for (int n = 0; n < count; ++n) {
+      for (int w = 0; w < words; ++w) {
+        if (digests[0][n][w] != digests[1][n][w]) fail("HMAC cores differ", static_cast<uint64_t>(count), static_cast<uint64_t>(n));
+      }
     }
   }
 

@@ -26,6 +26,7 @@ export interface LoadedKey {
 // An otpauth URI is at most 8192 characters (src/uri.ts); anything much larger is not a key file,
 // and reading it whole would let a stray file cost memory.
 const MAX_KEY_FILE_BYTES = 16 * 1024;
+/** Only the owner's user can read the secret. */
 export const DEFAULT_FILE_MODE = 0o600;
 const URI_LABEL = 'totp-handshake';
 
@@ -86,7 +87,7 @@ export function parseKeyFile(text: string, file: string, totp?: TotpOptions): { 
 
 /** The file content for `key`: one line, ending in a newline (`$(cat FILE)` drops it). */
 export function formatKeyFile(key: TotpKey, format: KeyFileFormat): Buffer {
-  return Buffer.from(`${format === 'uri' ? key.toUri(URI_LABEL) : key.toBase32()}\n`, 'latin1');
+  return Buffer.from(`${format === 'uri' ? key.toUri(URI_LABEL) : key.toBase32()}\n`, 'utf8');
 }
 
 // O_NONBLOCK: opening a FIFO put at the path must not hang the caller (for regular files it changes nothing).
@@ -103,7 +104,7 @@ function bufferFor(stats: fs.Stats, file: string): Buffer {
 function decode(buffer: Buffer, length: number, stats: fs.Stats, file: string, totp: TotpOptions | undefined): LoadedKey {
   try {
     if (length > stats.size) throw malformed(file, 'it changed while being read');
-    const { key, format } = parseKeyFile(buffer.toString('latin1', 0, length), file, totp);
+    const { key, format } = parseKeyFile(buffer.toString('utf8', 0, length), file, totp);
     return { key, format, signature: signatureOf(stats), mtimeMs: stats.mtimeMs, mode: stats.mode & 0o777 };
   } finally {
     buffer.fill(0);

@@ -20,7 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { errorCode, isAbsent, keyFileIoError } from './keyfile.js';
 
-export const DEFAULT_STALE_MS = 10_000;
+const DEFAULT_STALE_MS = 10_000;
 const RETRY_MS = 25;
 
 export interface LockOptions {
@@ -45,7 +45,6 @@ interface Observed {
   identity: string;
   stale: boolean;
 }
-
 
 function parseInfo(text: string): Partial<LockInfo> | undefined {
   try {
@@ -80,7 +79,9 @@ async function observe(file: string, staleMs: number): Promise<Observed | undefi
   // A lock without content is being written right now, or its writer died mid-write: its age
   // comes from the file itself.
   const time = typeof info?.time === 'number' ? info.time : stats.mtimeMs;
-  const dead = info?.host === hostname() && Number.isSafeInteger(info.pid) && !isAlive(info.pid as number);
+  const pid = info?.pid;
+  // Only a positive pid names one process: kill(0 or -1, 0) would probe a group or everything.
+  const dead = info?.host === hostname() && Number.isSafeInteger(pid) && (pid as number) > 0 && !isAlive(pid as number);
   return { identity: `${stats.ino}:${stats.mtimeMs}:${text}`, stale: dead || Date.now() - time > staleMs };
 }
 

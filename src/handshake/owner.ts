@@ -7,7 +7,9 @@ import { DEFAULT_WINDOW, type ResolvedTotpOptions, resolveTime, resolveTotpOptio
 import { type AuditEvent, type AuditListener, emitEvent } from './events.js';
 import { type KeyFileFormat, removeKeyFileIfHolds, signatureOf, writeKeyFile } from './keyfile.js';
 import { withLock } from './lock.js';
-import { isLoaded, KeySource, type ReadOutcome, sameKey } from './source.js';
+import { KeyRing } from './ring.js';
+import { later } from './timer.js';
+import { isLoaded, KeySource, type ReadOutcome } from './source.js';
 import type { CheckResult, KeyTiming, OtpVerifier } from './types.js';
 import * as valid from './validate.js';
 import { KeyFileWatcher } from './watch.js';
@@ -32,23 +34,16 @@ export interface KeyOwnerOptions {
   format?: KeyFileFormat;
   /** Parameters of the keys this owner creates. Default SHA1, 6 digits, 30 s. */
   totp?: TotpOptions;
-  /** Receives `load`, `rotate` and `error` events. (`verify` events come from the HTTP guards.) */
+  /**
+   * Receives `load`, `rotate` and `error` events (`verify` events come from the HTTP guards, so
+   * that the hot path stays free of them). To log with pino, or any `{ info, warn, error }` logger:
+   * `onEvent: (event) => (event.type === 'error' ? logger.error(event, 'otp key') : logger.info(event, 'otp key'))`.
+   */
   onEvent?: AuditListener;
 }
 
-/** A replaced key, accepted until `until` (ms since the Unix epoch). */
-interface Retained {
-  key: TotpKey;
-  until: number;
-}
-
-// Rotating faster than the grace period (a burst of rotate() calls, several owners and the CLI)
-// leaves several keys within grace; past this many the oldest goes. It bounds memory and the
-// cost of a refused code.
-const MAX_RETAINED = 8;
 // A scheduled rotation that failed (ENOSPC, EROFS) is retried this often, not in a loop.
 const MAX_RETRY_MS = 60_000;
-const MAX_TIMER_MS = 2 ** 31 - 1;
 const NO_KEY: CheckResult = Object.freeze({ ok: false, reason: 'no-key' });
 
 function isCode(code: unknown, digits: number): code is string {
@@ -58,19 +53,6 @@ function isCode(code: unknown, digits: number): code is string {
     if (c < 48 || c > 57) return false;
   }
   return true;
-}
-
-/** Destroys the keys `drop` picks and returns the others. */
-function retire(list: Retained[], drop: (old: Retained) => boolean): Retained[] {
-  return list.filter((old) => {
-    if (!drop(old)) return true;
-    old.key.destroy();
-    return false;
-  });
-}
-
-function timer(callback: () => void, delay: number): NodeJS.Timeout {
-  return setTimeout(callback, Math.min(Math.max(delay, 0), MAX_TIMER_MS)).unref();
 }
 
 /**
@@ -96,27 +78,21 @@ export class KeyOwner implements OtpVerifier {
   readonly path: string;
   readonly #totp: ResolvedTotpOptions;
   readonly #rotateEvery: number;
-  readonly #grace: number;
   readonly #removeOnClose: boolean;
   readonly #fileMode: number;
   readonly #format: KeyFileFormat;
   readonly #onEvent: AuditListener | undefined;
   readonly #source: KeySource;
+  readonly #keys: KeyRing;
   #watcher: KeyFileWatcher | undefined;
-  #current: TotpKey | undefined;
-  #timing: KeyTiming | undefined;
-  #retained: Retained[] = [];
   /** The mtime of the file version that brought the current key: scheduled rotations count from it. */
   #bornAt = 0;
   #lastKeyId: string | undefined;
   #rotationTimer: NodeJS.Timeout | undefined;
-  #expiryTimer: NodeJS.Timeout | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #closing: Promise<void> | undefined;
-  // Reused for every TotpKey.check, so that the hot path allocates nothing; #delta is where
-  // #match leaves the matched offset.
+  // Reused for every check, so that the hot path allocates nothing.
   readonly #scratch = { window: DEFAULT_WINDOW, timeMs: 0 };
-  #delta = 0;
 
   private constructor(options: KeyOwnerOptions) {
     this.path = valid.keyPath(options.path);
@@ -124,7 +100,7 @@ export class KeyOwner implements OtpVerifier {
     this.#format = valid.keyFileFormat(options.format);
     if (this.#format === 'uri' && this.#totp.epoch !== 0) valid.fail("format 'uri' cannot carry a non-zero epoch");
     this.#rotateEvery = valid.milliseconds(options.rotateEvery, 'rotateEvery', 0);
-    this.#grace = valid.milliseconds(options.grace, 'grace', 2 * this.#totp.period * 1000);
+    this.#keys = new KeyRing(valid.milliseconds(options.grace, 'grace', 2 * this.#totp.period * 1000));
     this.#removeOnClose = valid.flag(options.removeOnClose, 'removeOnClose', false);
     this.#fileMode = valid.fileMode(options.fileMode);
     this.#onEvent = valid.listener(options.onEvent);
@@ -150,16 +126,16 @@ export class KeyOwner implements OtpVerifier {
 
   /** The current key's fingerprint (undefined once closed). */
   get keyId(): string | undefined {
-    return this.#current?.id;
+    return this.#keys.current?.id;
   }
 
   timing(): KeyTiming | undefined {
-    return this.#timing;
+    return this.#keys.timing;
   }
 
   /** Whether `code` is valid now (or at `options.timeMs`) for the current key or one within grace. */
   verify(code: unknown, options?: VerifyOptions): boolean {
-    const current = this.#current;
+    const current = this.#keys.current;
     return current !== undefined && isCode(code, current.digits) && this.#find(code, options) !== undefined;
   }
 
@@ -169,13 +145,13 @@ export class KeyOwner implements OtpVerifier {
    * Throws only for bad options.
    */
   check(code: unknown, options?: VerifyOptions): CheckResult {
-    const current = this.#current;
+    const current = this.#keys.current;
     if (current === undefined) return NO_KEY;
     if (code === undefined || code === null || code === '') return { ok: false, reason: 'missing', keyId: current.id };
     if (!isCode(code, current.digits)) return { ok: false, reason: 'malformed', keyId: current.id };
     const key = this.#find(code, options);
-    if (key === undefined) return { ok: false, reason: 'invalid', keyId: this.#current?.id ?? current.id };
-    const delta = this.#delta;
+    if (key === undefined) return { ok: false, reason: 'invalid', keyId: this.#keys.current?.id ?? current.id };
+    const delta = this.#keys.delta;
     const step = Math.floor((this.#scratch.timeMs - key.epoch * 1000) / (key.period * 1000)) + delta;
     return { ok: true, keyId: key.id, delta, step };
   }
@@ -198,11 +174,9 @@ export class KeyOwner implements OtpVerifier {
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
     clearTimeout(this.#rotationTimer);
-    clearTimeout(this.#expiryTimer);
     this.#watcher?.close();
-    this.#wipe();
+    this.#keys.wipe();
     this.#closing = this.#queue.then(async () => {
-      this.#wipe();
       if (!this.#removeOnClose || this.#lastKeyId === undefined) return;
       const keyId = this.#lastKeyId;
       await withLock(this.path, () => removeKeyFileIfHolds(this.path, keyId, this.#totp)).catch((error: unknown) => this.#reportError(error));
@@ -212,11 +186,11 @@ export class KeyOwner implements OtpVerifier {
 
   async #init(adopt: boolean): Promise<void> {
     if (adopt) this.#apply(await this.#source.read(), true);
-    if (this.#current === undefined) {
+    if (this.#keys.current === undefined) {
       await this.#exclusive(async () => {
         // Another owner starting at the same moment may have written a key while this one waited.
         if (adopt) this.#apply(await this.#source.refresh(), true);
-        if (this.#current === undefined) await this.#writeNew(adopt ? 'no valid key file to adopt' : 'start');
+        if (this.#keys.current === undefined) await this.#writeNew(adopt ? 'no valid key file to adopt' : 'start');
       });
     }
     // Queued behind this owner's own rotations, so that it never reads a file it is writing as if
@@ -228,7 +202,9 @@ export class KeyOwner implements OtpVerifier {
   #apply(outcome: ReadOutcome | undefined, starting: boolean): void {
     if (outcome === undefined) return;
     if (isLoaded(outcome)) {
-      this.#install(outcome.key, outcome.mtimeMs, { type: 'load', message: `read a key from ${this.path}` });
+      // A closing owner takes no new key: removeOnClose must judge the file by what it held.
+      if (this.#closing !== undefined) outcome.key.destroy();
+      else this.#install(outcome.key, outcome.mtimeMs, { type: 'load', message: `read a key from ${this.path}` });
     } else if (outcome.code === 'ERR_OTP_KEY_IO' && starting) {
       throw outcome;
     } else if (outcome.code !== 'ERR_OTP_KEY_MISSING') {
@@ -241,7 +217,8 @@ export class KeyOwner implements OtpVerifier {
   #reportError(error: unknown): void {
     const event: Omit<AuditEvent, 'at'> = { type: 'error', message: (error as Error)?.message ?? String(error) };
     if (isOtpError(error, 'ERR_OTP_KEY_MALFORMED')) event.reason = 'malformed';
-    if (this.#current !== undefined) event.keyId = this.#current.id;
+    const current = this.#keys.current;
+    if (current !== undefined) event.keyId = current.id;
     emitEvent(this.#onEvent, event);
   }
 
@@ -276,68 +253,33 @@ export class KeyOwner implements OtpVerifier {
 
   #install(key: TotpKey, bornAt: number, event: Omit<AuditEvent, 'at'>): void {
     this.#lastKeyId = key.id;
-    const previous = this.#current;
-    if (this.#closing !== undefined || (previous !== undefined && sameKey(previous, key))) {
-      // The same key rewritten, or a closed owner: only the rotation clock moves. A rotation is
-      // still reported when a failed code made this owner read its own new file before the write
-      // returned.
-      key.destroy();
-      this.#bornAt = bornAt;
-      if (event.type === 'rotate') emitEvent(this.#onEvent, { ...event, keyId: key.id });
-      return this.#scheduleRotation();
-    }
-    // A key coming back from retirement (an old file restored) is current again, not twice.
-    this.#retained = retire(this.#retained, (old) => sameKey(old.key, key));
-    if (previous !== undefined) {
-      this.#retained.unshift({ key: previous, until: Date.now() + this.#grace });
-      for (const dropped of this.#retained.splice(MAX_RETAINED)) dropped.key.destroy();
-    }
-    this.#current = key;
-    this.#timing = Object.freeze({ period: key.period, epoch: key.epoch });
     this.#bornAt = bornAt;
-    this.#scheduleExpiry();
+    let installed = false;
+    if (this.#closing === undefined) installed = this.#keys.install(key);
+    else key.destroy();
     this.#scheduleRotation();
-    emitEvent(this.#onEvent, { ...event, keyId: key.id });
+    // The same key rewritten is no news; a rotation is reported even when a failed code made this
+    // owner read its own new file before the write returned, or when it finished during close().
+    if (installed || event.type === 'rotate') emitEvent(this.#onEvent, { ...event, keyId: key.id });
   }
 
-  /** The key among current and retained that accepts `code` (left in #delta), re-reading a changed file before refusing. */
+  /** The key that accepts `code` (offset in #keys.delta), re-reading a changed file before refusing. */
   #find(code: string, options: VerifyOptions | undefined): TotpKey | undefined {
     const scratch = this.#scratch;
     scratch.window = options === undefined ? DEFAULT_WINDOW : resolveWindow(options.window);
     scratch.timeMs = options === undefined ? Date.now() : resolveTime(options.timeMs);
-    const key = this.#match(code);
+    const key = this.#keys.match(code, scratch);
     if (key !== undefined || this.#closing !== undefined) return key;
     const outcome = this.#source.refreshSync();
     if (outcome === undefined) return undefined;
     this.#apply(outcome, false);
-    return isLoaded(outcome) ? this.#match(code) : undefined;
-  }
-
-  #match(code: string): TotpKey | undefined {
-    const scratch = this.#scratch;
-    const current = this.#current as TotpKey;
-    let delta = current.check(code, scratch);
-    if (delta !== null) {
-      this.#delta = delta;
-      return current;
-    }
-    const retained = this.#retained;
-    for (let i = 0; i < retained.length; i++) {
-      const { key, until } = retained[i] as Retained;
-      if (scratch.timeMs >= until) continue;
-      delta = key.check(code, scratch);
-      if (delta !== null) {
-        this.#delta = delta;
-        return key;
-      }
-    }
-    return undefined;
+    return isLoaded(outcome) ? this.#keys.match(code, scratch) : undefined;
   }
 
   #scheduleRotation(delay = this.#bornAt + this.#rotateEvery - Date.now()): void {
     clearTimeout(this.#rotationTimer);
     if (this.#rotateEvery === 0 || this.#closing !== undefined) return;
-    this.#rotationTimer = timer(() => void this.#rotateIfDue(), delay);
+    this.#rotationTimer = later(() => void this.#rotateIfDue(), delay);
   }
 
   async #rotateIfDue(): Promise<void> {
@@ -353,24 +295,5 @@ export class KeyOwner implements OtpVerifier {
       // Reported as an `error` event; the current key keeps serving until a retry succeeds.
       this.#scheduleRotation(Math.min(this.#rotateEvery, MAX_RETRY_MS));
     }
-  }
-
-  #scheduleExpiry(): void {
-    clearTimeout(this.#expiryTimer);
-    if (this.#retained.length === 0) return;
-    const next = Math.min(...this.#retained.map((old) => old.until));
-    this.#expiryTimer = timer(() => {
-      const now = Date.now();
-      this.#retained = retire(this.#retained, (old) => old.until <= now);
-      this.#scheduleExpiry();
-    }, next - Date.now());
-  }
-
-  #wipe(): void {
-    this.#current?.destroy();
-    for (const old of this.#retained) old.key.destroy();
-    this.#current = undefined;
-    this.#timing = undefined;
-    this.#retained = [];
   }
 }

@@ -30,7 +30,7 @@ export interface KeyReaderOptions {
    * own). Default SHA1, 6 digits, 30 s: the owner's default.
    */
   totp?: TotpOptions;
-  /** Receives `load` and `error` events. */
+  /** Receives `load` and `error` events (see KeyOwnerOptions.onEvent for plugging in a logger). */
   onEvent?: AuditListener;
 }
 
@@ -47,6 +47,9 @@ function reasonOf(error: OtpError): AuditEvent['reason'] {
 
 /**
  * The thin-client side: reads the shared key from the key file and makes the code to send.
+ *
+ * The watch is unref'd: a reader never keeps a process alive. close() stops it and wipes the key
+ * from memory.
  *
  * @example
  * ```ts

@@ -3,7 +3,7 @@ import path from 'node:path';
 
 import { OtpError } from '../errors.js';
 import type { AuditListener } from './events.js';
-import type { KeyFileFormat } from './keyfile.js';
+import { DEFAULT_FILE_MODE, type KeyFileFormat } from './keyfile.js';
 
 export function fail(message: string): never {
   throw new OtpError('ERR_OTP_OPTIONS', message);
@@ -34,7 +34,7 @@ export function milliseconds(value: unknown, name: string, fallback: number): nu
 }
 
 export function fileMode(value: unknown): number {
-  if (value === undefined) return 0o600;
+  if (value === undefined) return DEFAULT_FILE_MODE;
   if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 0o777) {
     fail('fileMode must be permission bits from 0 to 0o777, e.g. 0o600');
   }

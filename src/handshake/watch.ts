@@ -13,6 +13,7 @@ import * as fsp from 'node:fs/promises';
 import path from 'node:path';
 
 import { errorCode, isAbsent, MISSING, signatureOf } from './keyfile.js';
+import { later } from './timer.js';
 
 export interface WatchOptions {
   /** Stat interval while fs.watch is not running (ms). Default 1000. */
@@ -24,6 +25,9 @@ export interface WatchOptions {
 }
 
 const DEBOUNCE_MS = 20;
+// After fs.watch failed, polling carries on and the watch is tried again this much later (a
+// watch that errors at once must not turn into a loop).
+const WATCH_RETRY_MS = 10_000;
 // Kubernetes re-points `..data` with a rename, but a link can point at nothing for a moment
 // (e.g. while a volume is being populated): look again a few times before reporting it missing.
 const DANGLING_RETRY_MS = 50;
@@ -50,6 +54,7 @@ export class KeyFileWatcher {
   #watcher: fs.FSWatcher | undefined;
   /** The directory the watcher is on (dev:ino): a directory deleted and recreated is a new one. */
   #watchedDir: string | undefined;
+  #watchRetryAt = 0;
   #reported: string | undefined;
   #dangling = 0;
   #timer: NodeJS.Timeout | undefined;
@@ -90,8 +95,7 @@ export class KeyFileWatcher {
     if (this.#closed || (this.#due > now && this.#due <= now + delay)) return;
     clearTimeout(this.#timer);
     this.#due = now + delay;
-    this.#timer = setTimeout(() => void this.#check(), delay);
-    this.#timer.unref();
+    this.#timer = later(() => void this.#check(), delay);
   }
 
   #check(): Promise<void> {
@@ -135,19 +139,25 @@ export class KeyFileWatcher {
     );
     if (this.#closed || (this.#watcher !== undefined && dir === this.#watchedDir)) return;
     this.#unwatch();
-    if (dir === undefined) return;
+    if (dir === undefined || Date.now() < this.#watchRetryAt) return;
     try {
       const watcher = this.#watch(this.#dir, { persistent: false }, () => this.#schedule(DEBOUNCE_MS));
-      // Watch errors (the directory removed, inotify limits) leave polling to carry on.
       watcher.on('error', () => {
         if (this.#watcher === watcher) this.#unwatch();
-        this.#schedule(0);
+        this.#watchFailed();
       });
       this.#watcher = watcher;
       this.#watchedDir = dir;
     } catch {
-      // fs.watch unavailable (ENOSYS, EMFILE, ENOSPC: inotify watches exhausted): poll.
+      // fs.watch unavailable (ENOSYS, EMFILE, ENOSPC: inotify watches exhausted).
+      this.#watchFailed();
     }
+  }
+
+  /** Polling takes over, at once for what the failed watch may have missed. */
+  #watchFailed(): void {
+    this.#watchRetryAt = Date.now() + WATCH_RETRY_MS;
+    this.#schedule(0);
   }
 
   #unwatch(): void {

@@ -1,7 +1,7 @@
 // One of several owner processes sharing a key file. In a loop it reads the key the file holds
 // right now (as a thin client would) and checks that key's current code against its own
 // KeyOwner; it rotates when the parent says so and reports what it saw.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 const { KeyOwner, TotpKey } = createRequire(import.meta.url)('../../dist/index.js');
@@ -22,7 +22,10 @@ const fileKeyId = () => {
   }
 };
 
-const owner = await KeyOwner.start({ path: file, rotateEvery: Number(rotateEvery), onEvent: (event) => events.push(event) });
+// A rotate event is emitted under the lock, so the file is still the one this owner wrote: its
+// mtime is when the rotation happened, as the other owners judge it.
+const record = (event) => events.push(event.type === 'rotate' ? { ...event, mtimeMs: statSync(file).mtimeMs } : event);
+const owner = await KeyOwner.start({ path: file, rotateEvery: Number(rotateEvery), onEvent: record });
 
 function checkLoop() {
   for (let i = 0; i < 20; i++) {

@@ -1,0 +1,117 @@
+// The keys a KeyOwner accepts: the current one, and those it replaced while their grace lasts.
+import type { TotpKey } from '../key.js';
+import { sameKey } from './source.js';
+import { later } from './timer.js';
+import type { KeyTiming } from './types.js';
+
+/** A replaced key, accepted until `until` (ms since the Unix epoch). */
+interface Retained {
+  key: TotpKey;
+  until: number;
+}
+
+// Rotating faster than the grace period (a burst of rotate() calls, several owners and the CLI)
+// leaves several keys within grace; past this many the oldest goes. It bounds memory and the
+// cost of a refused code.
+const MAX_RETAINED = 8;
+
+/** Destroys the keys `drop` picks and returns the others. */
+function retire(list: Retained[], drop: (old: Retained) => boolean): Retained[] {
+  return list.filter((old) => {
+    if (!drop(old)) return true;
+    old.key.destroy();
+    return false;
+  });
+}
+
+export class KeyRing {
+  readonly #grace: number;
+  #current: TotpKey | undefined;
+  #timing: KeyTiming | undefined;
+  #retained: Retained[] = [];
+  // Wipes expired keys from memory; acceptance itself compares the verification time.
+  #expiryTimer: NodeJS.Timeout | undefined;
+  /** The step offset of the last match. */
+  delta = 0;
+
+  constructor(grace: number) {
+    this.#grace = grace;
+  }
+
+  get current(): TotpKey | undefined {
+    return this.#current;
+  }
+
+  /** The current key's period and epoch, one frozen object per key (the guards ask per request). */
+  get timing(): KeyTiming | undefined {
+    return this.#timing;
+  }
+
+  /**
+   * Makes `key` current, keeping the one it replaces for the grace period. Returns false, and
+   * destroys `key`, when it is the current key already.
+   */
+  install(key: TotpKey): boolean {
+    const previous = this.#current;
+    if (previous !== undefined && sameKey(previous, key)) {
+      key.destroy();
+      return false;
+    }
+    // A key coming back from retirement (an old file restored) is current again, not twice.
+    this.#retained = retire(this.#retained, (old) => sameKey(old.key, key));
+    if (previous !== undefined) {
+      this.#retained.unshift({ key: previous, until: Date.now() + this.#grace });
+      for (const dropped of this.#retained.splice(MAX_RETAINED)) dropped.key.destroy();
+    }
+    this.#current = key;
+    this.#timing = Object.freeze({ period: key.period, epoch: key.epoch });
+    this.#scheduleExpiry();
+    return true;
+  }
+
+  /**
+   * The key that accepts `code` at `options.timeMs` (the offset left in `delta`): the current
+   * one, else one replaced less than the grace period before that time. Allocates nothing.
+   */
+  match(code: string, options: { window: number; timeMs: number }): TotpKey | undefined {
+    const current = this.#current;
+    if (current === undefined) return undefined;
+    let delta = current.check(code, options);
+    if (delta !== null) {
+      this.delta = delta;
+      return current;
+    }
+    const retained = this.#retained;
+    for (let i = 0; i < retained.length; i++) {
+      const { key, until } = retained[i] as Retained;
+      if (options.timeMs >= until) continue;
+      delta = key.check(code, options);
+      if (delta !== null) {
+        this.delta = delta;
+        return key;
+      }
+    }
+    return undefined;
+  }
+
+  /** Destroys every key. */
+  wipe(): void {
+    clearTimeout(this.#expiryTimer);
+    this.#current?.destroy();
+    for (const old of this.#retained) old.key.destroy();
+    this.#current = undefined;
+    this.#timing = undefined;
+    this.#retained = [];
+  }
+
+  #scheduleExpiry(): void {
+    clearTimeout(this.#expiryTimer);
+    if (this.#retained.length === 0) return;
+    const next = Math.min(...this.#retained.map((old) => old.until));
+    this.#expiryTimer = later(() => {
+      const now = Date.now();
+      this.#retained = retire(this.#retained, (old) => old.until <= now);
+      this.#scheduleExpiry();
+    }, next - Date.now());
+  }
+}
