@@ -28,7 +28,6 @@
           "cflags_cc": ["-O3"]
         },
         "Debug": {
-          "defines": ["NODE_ADDON_API_ENABLE_TYPE_CHECK_ON_AS"],
           "cflags_cc": ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"],
           "ldflags": ["-fsanitize=address,undefined"]
         }

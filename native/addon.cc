@@ -1,5 +1,5 @@
 // The N-API surface. createKey() returns three functions bound to one key's native state
-// (findCode, codeAt, destroy) rather than a handle object to pass back in.
+// (findCode, codeAt, destroy) and the key's candidate buffer, rather than a handle to pass back in.
 //
 // Why closures: the state pointer arrives with the call (napi callback data), so no argument has
 // to be unwrapped and checked. Measured here, a call taking an External plus its type-tag check
@@ -21,43 +21,27 @@ namespace {
 using totp::Algorithm;
 using totp::KeyState;
 
-// One key, shared by its three functions; freed when the last of them is collected.
-// `candidates` points into a caller-supplied Int32Array (kept alive by `candidates_ref`) where
-// find_code writes the window's codes, which the TypeScript layer caches for the rest of the
-// time step. Passing the array once at creation keeps each verify call to plain numbers.
+// One key. find_code writes the window's codes into `candidates`, which JavaScript reads (and
+// caches for the rest of the time step) through an Int32Array over this very memory. The memory
+// is the addon's, not an ArrayBuffer's: JavaScript cannot detach, shrink or free it behind the
+// addon's back (Node refuses to transfer externally backed buffers), so findCode needs no check.
+// Freed when the last of its holders (the three functions and the buffer) is collected.
 struct NativeKey {
   KeyState state;
-  int32_t* candidates = nullptr;
-  Napi::Reference<Napi::Int32Array> candidates_ref;
+  int32_t candidates[totp::kMaxCandidates] = {};
   bool live = false;
-  int functions_alive = 0;
+  int holders = 0;
 
-  // Whether `candidates` may still be written. JavaScript can detach the ArrayBuffer after
-  // createKey (a transfer, structuredClone with transfer:), which moves or frees the memory it
-  // points to, or shrink a resizable one; both leave the array shorter than kMaxCandidates (a
-  // detached one has length 0). Asking for the length alone is cheap: unlike the data pointer,
-  // it does not materialize the ArrayBuffer.
-  bool candidates_intact(napi_env env) const {
-    napi_value array = nullptr;
-    size_t length = 0;
-    return candidates != nullptr && napi_get_reference_value(env, candidates_ref, &array) == napi_ok &&
-           array != nullptr &&
-           napi_get_typedarray_info(env, array, nullptr, &length, nullptr, nullptr, nullptr) == napi_ok &&
-           length >= static_cast<size_t>(totp::kMaxCandidates);
-  }
-
-  void wipe(napi_env env) {
+  void wipe() {
     totp::wipe_key_state(&state);
-    if (candidates_intact(env)) totp::secure_wipe(candidates, sizeof(int32_t) * totp::kMaxCandidates);
-    candidates = nullptr;
-    candidates_ref.Reset();
+    totp::secure_wipe(candidates, sizeof candidates);
     live = false;
   }
 };
 
-void release_function(Napi::Env env, NativeKey* key) {
-  if (--key->functions_alive > 0) return;
-  key->wipe(env);
+void release(NativeKey* key) {
+  if (--key->holders > 0) return;
+  key->wipe();
   delete key;
 }
 
@@ -84,10 +68,6 @@ Napi::Value FindCode(const Napi::CallbackInfo& info) {
     Napi::RangeError::New(env, "findCode: counter or window out of range").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  if (!key->candidates_intact(env)) {
-    Napi::TypeError::New(env, "findCode: the candidates Int32Array was detached or shrunk").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
   return Napi::Number::New(env, totp::find_code(key->state, counter, code, window, key->candidates));
 }
 
@@ -106,32 +86,24 @@ Napi::Value CodeAt(const Napi::CallbackInfo& info) {
 
 // destroy(): wipes the midstates now rather than at garbage collection. Idempotent.
 Napi::Value Destroy(const Napi::CallbackInfo& info) {
-  static_cast<NativeKey*>(info.Data())->wipe(info.Env());
+  static_cast<NativeKey*>(info.Data())->wipe();
   return info.Env().Undefined();
 }
 
 Napi::Function bound_function(Napi::Env env, const char* name, Napi::Function::Callback callback, NativeKey* key) {
   Napi::Function fn = Napi::Function::New(env, callback, name, key);
-  ++key->functions_alive;
-  fn.AddFinalizer(release_function, key);
+  ++key->holders;
+  fn.AddFinalizer([](Napi::Env, NativeKey* held) { release(held); }, key);
   return fn;
 }
 
-// createKey(algorithm: 0|1|2, secret: Uint8Array, digits: 6|7|8, candidates: Int32Array)
-//   -> { findCode, codeAt, destroy }
+// createKey(algorithm: 0|1|2, secret: Uint8Array, digits: 6|7|8)
+//   -> { findCode, codeAt, destroy, candidates: Int32Array(21) }
 Napi::Value CreateKey(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
-  if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsTypedArray() || !info[2].IsNumber() ||
-      !info[3].IsTypedArray()) {
-    Napi::TypeError::New(env, "createKey(algorithm, secret, digits, candidates)").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  const auto secret = info[1].As<Napi::TypedArray>();
-  const auto candidates = info[3].As<Napi::TypedArray>();
-  if (secret.TypedArrayType() != napi_uint8_array || candidates.TypedArrayType() != napi_int32_array ||
-      candidates.ElementLength() < static_cast<size_t>(totp::kMaxCandidates)) {
-    Napi::TypeError::New(env, "createKey: secret must be a Uint8Array and candidates an Int32Array(21)")
-        .ThrowAsJavaScriptException();
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsTypedArray() || !info[2].IsNumber() ||
+      info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    Napi::TypeError::New(env, "createKey(algorithm, secret: Uint8Array, digits)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   const uint32_t algorithm = info[0].As<Napi::Number>().Uint32Value();
@@ -146,22 +118,27 @@ Napi::Value CreateKey(const Napi::CallbackInfo& info) {
     Napi::Error::New(env, "createKey: out of memory").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  const auto bytes = secret.As<Napi::Uint8Array>();
-  if (!totp::init_key_state(&key->state, static_cast<Algorithm>(algorithm), bytes.Data(), bytes.ElementLength(),
+  const auto secret = info[1].As<Napi::Uint8Array>();
+  if (!totp::init_key_state(&key->state, static_cast<Algorithm>(algorithm), secret.Data(), secret.ElementLength(),
                             digits)) {
     delete key;
     Napi::RangeError::New(env, "createKey: digits must be 6, 7 or 8").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  auto candidate_array = candidates.As<Napi::Int32Array>();
-  key->candidates = candidate_array.Data();
-  key->candidates_ref = Napi::Persistent(candidate_array);
   key->live = true;
 
+  ++key->holders;
+  auto buffer = Napi::ArrayBuffer::New(env, key->candidates, sizeof key->candidates,
+                                       [](Napi::Env, void*, NativeKey* held) { release(held); }, key);
+  if (env.IsExceptionPending()) {  // e.g. a runtime that forbids external buffers
+    release(key);
+    return env.Undefined();
+  }
   Napi::Object functions = Napi::Object::New(env);
   functions.Set("findCode", bound_function(env, "findCode", FindCode, key));
   functions.Set("codeAt", bound_function(env, "codeAt", CodeAt, key));
   functions.Set("destroy", bound_function(env, "destroy", Destroy, key));
+  functions.Set("candidates", Napi::Int32Array::New(env, totp::kMaxCandidates, buffer, 0));
   return functions;
 }
 

@@ -46,7 +46,7 @@ uint32_t code_at(const KeyState& key, uint64_t counter);
 // Looks for `code` among the steps counter-window .. counter+window, in the order 0, -1, +1,
 // -2, +2, ... Each candidate's code is written to candidates[i] (kNoCode for a step before 0).
 // Returns the index of the first match, or -1 when none matches (all 2*window+1 slots written);
-// on a match only slots 0..index are written.
+// on a match at least slots 0..index are written (the batch holding the match is written whole).
 int find_code(const KeyState& key, int64_t counter, uint32_t code, int window, int32_t* candidates);
 
 }  // namespace totp

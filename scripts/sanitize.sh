@@ -19,8 +19,9 @@
 #
 # Usage: bash scripts/sanitize.sh [asan] [valgrind] [fuzz]   (no argument: all three)
 # Env:   FUZZ_SECONDS (120), VALGRIND_SCALE (1: workload of native-heavy.mjs), KEEP_SCRATCH=1.
-# Needs: g++ with libasan/libubsan, valgrind, clang++ with libFuzzer and llvm-cov, libssl-dev
-#        (the fuzzer's reference HMAC). Debian: apt-get install -y clang libclang-rt-14-dev valgrind libssl-dev
+# Needs: g++ with libasan/libubsan, valgrind, clang++ with libFuzzer, llvm-cov, libssl-dev (the
+#        fuzzer's reference HMAC). Debian 12:
+#        apt-get install -y --no-install-recommends clang libclang-rt-14-dev llvm valgrind libssl-dev
 # Run it through npm (npm run test:sanitize) so node-gyp gets npm's nodedir; dist/ must be built.
 set -euo pipefail
 
@@ -144,7 +145,9 @@ fi
 # ---- libFuzzer ----------------------------------------------------------------------------------
 if want fuzz; then
   started=$(date +%s)
-  command -v clang++ >/dev/null || die "clang++ is not installed (apt-get install -y clang libclang-rt-14-dev)"
+  command -v clang++ >/dev/null || die "clang++ is not installed (apt-get install -y clang libclang-rt-14-dev llvm)"
+  llvm_cov=$(command -v llvm-cov || command -v llvm-cov-14) || die "llvm-cov is not installed (apt-get install -y llvm)"
+  llvm_profdata=$(command -v llvm-profdata || command -v llvm-profdata-14) || die "llvm-profdata is not installed (apt-get install -y llvm)"
   echo "== fuzz: building native/test/fuzz_totp.cc (libFuzzer, ASan, UBSan)"
   fuzz_sources=(native/test/fuzz_totp.cc native/hmac_totp.cc native/cpu_dispatch.cc native/sha_portable.cc native/sha_x86.cc native/sha_arm.cc)
   clang++ -std=c++17 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
@@ -169,7 +172,7 @@ if want fuzz; then
   rate=$(grep -oP 'stat::average_exec_per_sec: *\K[0-9]+' "$scratch/fuzz.log")
   corpus=$(find "$scratch/corpus" -type f | wc -l)
   seed=$(grep -oP 'INFO: Seed: \K[0-9]+' "$scratch/fuzz.log")
-  cov=$(grep -oP '^#[0-9]+\s+DONE\s+cov: \K[0-9]+' "$scratch/fuzz.log" || grep -oP 'cov: \K[0-9]+' "$scratch/fuzz.log" | tail -1)
+  cov=$(grep -oP 'cov: \K[0-9]+' "$scratch/fuzz.log" | tail -1)
   echo "fuzz: $runs executions ($rate/s), $corpus corpus inputs, $cov coverage points, seed $seed, 0 failures"
 
   # What the corpus reaches: line coverage of the native sources (addon.cc, the N-API layer, is
@@ -179,8 +182,8 @@ if want fuzz; then
     -o "$scratch/fuzz_coverage" 2>>"$scratch/fuzz-build.log"
   LLVM_PROFILE_FILE="$scratch/coverage.profraw" "$scratch/fuzz_coverage" -runs=0 "$scratch/corpus" native/test/fuzz_regressions \
     >"$scratch/fuzz-coverage.log" 2>&1
-  llvm-profdata merge -sparse "$scratch/coverage.profraw" -o "$scratch/coverage.profdata"
-  llvm-cov report "$scratch/fuzz_coverage" -instr-profile="$scratch/coverage.profdata" \
+  "$llvm_profdata" merge -sparse "$scratch/coverage.profraw" -o "$scratch/coverage.profdata"
+  "$llvm_cov" report "$scratch/fuzz_coverage" -instr-profile="$scratch/coverage.profdata" \
     native/hmac_totp.cc native/sha_portable.cc native/sha_x86.cc native/cpu_dispatch.cc >"$scratch/coverage.txt"
   # Columns: file, regions, missed, cover, functions, missed, executed, lines, missed, cover, ...
   awk '/\.cc|^TOTAL/ { printf "  %-16s lines %5s missed %3s  %s\n", $1, $8, $9, $10 }' "$scratch/coverage.txt"

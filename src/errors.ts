@@ -11,7 +11,7 @@ export type OtpErrorCode =
   | 'ERR_OTP_URI'
   /** An option or argument out of range or of the wrong type. */
   | 'ERR_OTP_OPTIONS'
-  /** A method called on a key after destroy(). */
+  /** A method called on a TotpKey after destroy(), or on a KeyOwner/KeyReader after close(). */
   | 'ERR_OTP_DESTROYED'
   /** TOTP_HANDSHAKE_BACKEND asks for an engine that cannot load, or names no engine. */
   | 'ERR_OTP_BACKEND'

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 
 import { decodeBase32, encodeBase32 } from './base32.js';
 import { engine as defaultEngine } from './engine/index.js';
-import { type AlgorithmId, CANDIDATE_SLOTS, type Engine, type EngineKey, SLOT_DELTAS } from './engine/types.js';
+import { type AlgorithmId, type Engine, type EngineKey, SLOT_DELTAS } from './engine/types.js';
 import { OtpError } from './errors.js';
 import {
   type Algorithm,
@@ -13,6 +13,7 @@ import {
   type ResolvedTotpOptions,
   resolveTime,
   resolveTotpOptions,
+  resolveVerifyOptions,
   resolveWindow,
   type TotpOptions,
   type VerifyOptions,
@@ -84,10 +85,10 @@ export class TotpKey {
   #engineKey: EngineKey | null;
   readonly #periodMs: number;
   readonly #epochMs: number;
-  // The engine writes each step's candidate codes here (slot order 0, -1, +1, ...). Slots
-  // [0, #known) hold the codes of counter #cachedCounter; later checks in the same step compare
-  // against them without calling the engine.
-  readonly #candidates = new Int32Array(CANDIDATE_SLOTS);
+  // The engine writes each step's candidate codes into #candidates (slot order 0, -1, +1, ...).
+  // Slots [0, #known) hold the codes of counter #cachedCounter; later checks in the same step
+  // compare against them without calling the engine.
+  readonly #candidates: Int32Array;
   #cachedCounter = -1;
   #known = 0;
 
@@ -106,7 +107,8 @@ export class TotpKey {
     this.#periodMs = options.period * 1000;
     this.#epochMs = options.epoch * 1000;
     this.id = fingerprint(secret);
-    this.#engineKey = engine.createKey(ALGORITHM_IDS[options.algorithm], this.#secret, options.digits, this.#candidates);
+    this.#engineKey = engine.createKey(ALGORITHM_IDS[options.algorithm], this.#secret, options.digits);
+    this.#candidates = this.#engineKey.candidates;
   }
 
   /** A key from a base32 secret (RFC 4648; any case; spaces and '=' padding are ignored). */
@@ -137,6 +139,9 @@ export class TotpKey {
 
   /** A new key from the operating system's CSPRNG: `bytes` long (default 20, at least 16). */
   static random(options?: TotpOptions & { bytes?: number }): TotpKey {
+    if (options !== undefined && (options === null || typeof options !== 'object')) {
+      throw new OtpError('ERR_OTP_OPTIONS', 'TotpKey.random options must be an object');
+    }
     const { bytes = DEFAULT_SECRET_BYTES, ...totp } = options ?? {};
     if (!Number.isInteger(bytes)) throw new OtpError('ERR_OTP_OPTIONS', 'bytes must be a whole number');
     checkSecretLength(bytes);
@@ -186,8 +191,9 @@ export class TotpKey {
     if (options === undefined) {
       timeMs = Date.now();
     } else {
-      window = resolveWindow(options.window);
-      timeMs = resolveTime(options.timeMs);
+      const { window: requested, timeMs: at } = resolveVerifyOptions(options) as VerifyOptions;
+      window = resolveWindow(requested);
+      timeMs = resolveTime(at);
     }
     const value = parseCode(code, this.digits);
     if (value < 0) return null;

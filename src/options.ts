@@ -67,10 +67,21 @@ export function resolveWindow(window: unknown): number {
   return window as number;
 }
 
+/** The last millisecond a JavaScript Date can represent (ECMA-262 §21.4.1.22): 275760-09-13. */
+export const MAX_TIME_MS = 8.64e15;
+
 export function resolveTime(timeMs: unknown): number {
   if (timeMs === undefined) return Date.now();
-  if (typeof timeMs !== 'number' || !Number.isFinite(timeMs) || timeMs < 0) {
-    fail('timeMs must be a finite number of milliseconds since the Unix epoch, 0 or more');
+  // Bounded so that every step counter, even at a 1 s period, stays an exact integer (< 2^53).
+  if (typeof timeMs !== 'number' || !(timeMs >= 0 && timeMs <= MAX_TIME_MS)) {
+    fail(`timeMs must be a number of milliseconds since the Unix epoch, from 0 to ${MAX_TIME_MS}`);
   }
   return timeMs;
+}
+
+/** The options object of verify/check: undefined, or an object. */
+export function resolveVerifyOptions(options: unknown): VerifyOptions | undefined {
+  if (options === undefined) return undefined;
+  if (options === null || typeof options !== 'object') fail('verify options must be an object');
+  return options as VerifyOptions;
 }

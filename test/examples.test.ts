@@ -4,17 +4,15 @@
 // skips its suite and says so.
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
 import { KeyOwner, TotpKey } from 'totp-handshake';
-import { otpCheck } from 'totp-handshake/http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { inCi } from './helpers/engines.js';
-import { root, tempDir } from './helpers/handshake-fs.js';
+import { expectNoSecrets, root, secretsOf, tempDir } from './helpers/handshake-fs.js';
+import { type AdapterCase, adapters, type TestServer } from './helpers/http-fixtures.js';
 import { type ApiProcess, available, startApi } from './helpers/processes.js';
 
 const run = promisify(execFile);
@@ -29,25 +27,21 @@ let shared: ReturnType<typeof tempDir>;
 let dir: string;
 let api: ApiProcess;
 let keyPath: string;
-// A second API in this process whose owner writes its key as an otpauth URI with non-default parameters.
-let uriApi: { owner: KeyOwner; server: Server; keyPath: string; url: string };
+// A second API, in this process, whose owner writes its key as an otpauth URI with non-default parameters.
+let uriApi: { owner: KeyOwner; server: TestServer; url: string };
 
 beforeAll(async () => {
   shared = tempDir('otp-examples');
   ({ dir, file: keyPath } = shared);
   api = await startApi(keyPath);
   const owner = await KeyOwner.start({ path: path.join(dir, 'uri.key'), format: 'uri', totp: { algorithm: 'SHA256', digits: 8, period: 60 } });
-  const check = otpCheck({ owner });
-  const server = createServer((req, res) => {
-    if (check(req, res)) res.writeHead(200, { 'content-type': 'application/json' }).end('{"success":true}');
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  uriApi = { owner, server, keyPath: owner.path, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/secure` };
+  const server = await (adapters.find(({ name }) => name === 'node:http') as AdapterCase).start({ owner });
+  uriApi = { owner, server, url: `http://127.0.0.1:${server.port}/secure` };
 });
 
 afterAll(async () => {
   await api?.stop();
-  uriApi?.server.close();
+  await uriApi?.server.close();
   await uriApi?.owner.close();
   shared.cleanup();
 });
@@ -84,15 +78,15 @@ describe.each(clients)('the $name client', ({ command, script, missing }) => {
     });
 
     it('reads an otpauth URI key file (SHA256, 8 digits, 60 s steps)', async () => {
-      expect(await call(command, script, uriApi.keyPath, uriApi.url)).toMatchObject({ code: 0, stdout: '{"success":true}\n' });
+      expect(await call(command, script, uriApi.owner.path, uriApi.url)).toMatchObject({ code: 0, stdout: '{"success":true}\n' });
     });
 
-    it('exits 1 when the API refuses its code, without printing the secret', async () => {
+    it('exits 1 when the API refuses its code, printing neither the secret nor a code', async () => {
       const wrong = TotpKey.random();
       const result = await call(command, script, writeKey(`wrong-${path.basename(script)}.key`, wrong.toBase32()));
       expect(result.code).toBe(1);
       expect(`${result.stdout}${result.stderr}`).toContain('{"error":"Invalid OTP"}');
-      expect(`${result.stdout}${result.stderr}`).not.toContain(wrong.toBase32());
+      expectNoSecrets([result.stdout, result.stderr], secretsOf([wrong]));
     });
 
     it('exits 2 without a key file, and when the API cannot be reached', async () => {

@@ -371,9 +371,8 @@ describe.each(engineCases)('$name engine: codes and options under fuzzing', ({ e
 });
 
 // Two gaps found by this file's properties, kept as expected failures until src/ closes them:
-// `it.fails` passes while the bug is there and fails once it is fixed, the signal to drop `.fails`.
-describe('known gaps in option checking (SECURITY review, issue 6)', () => {
-  it.fails('treats a timeMs past the ECMAScript time range as a bad option on every engine (js throws RangeError, native saturates the step)', () => {
+describe('option checking at the edges (found by the issue-6 review, fixed)', () => {
+  it('treats a timeMs past the ECMAScript time range as a bad option on every engine (js throws RangeError, native saturates the step)', () => {
     const secret = new Uint8Array(20).fill(1);
     const engines = nativeEngine === undefined ? [jsEngine] : [jsEngine, nativeEngine];
     for (const engine of engines) {
@@ -386,8 +385,12 @@ describe('known gaps in option checking (SECURITY review, issue 6)', () => {
     }
   });
 
-  it.fails('throws OtpError ERR_OTP_OPTIONS, not a TypeError, for null options', () => {
+  it('throws OtpError ERR_OTP_OPTIONS, not a TypeError, for null or non-object options', () => {
     const key = TotpKey.fromBytes(new Uint8Array(20).fill(1));
-    expect(isOtpError(outcome(() => key.verify('123456', null as never)).error, 'ERR_OTP_OPTIONS')).toBe(true);
+    for (const options of [null, 5, 'window=1']) {
+      expect(isOtpError(outcome(() => key.verify('123456', options as never)).error, 'ERR_OTP_OPTIONS')).toBe(true);
+      expect(isOtpError(outcome(() => key.check('123456', options as never)).error, 'ERR_OTP_OPTIONS')).toBe(true);
+    }
+    expect(isOtpError(outcome(() => TotpKey.random(5 as never)).error, 'ERR_OTP_OPTIONS')).toBe(true);
   });
 });

@@ -6,9 +6,13 @@
 //   node bench/http/server.mjs --mode guard --key /tmp/dir/otp.key [--port 0]
 //
 // Started with an IPC channel (fork), it sends { port } once listening and answers
-// { type: 'cpu' } with its CPU time so far, so the suite can report server CPU per request.
+// { type: 'cpu' } with its CPU time so far, so the suite can report server CPU per request, and
+// { type: 'probe', on } by timing (while on) the check inside each request: the guard's own cost
+// on real requests, including node building req.headers on the first header read. In 'none' mode
+// the probe times an empty interval, the timer's own cost, which the suite subtracts.
 // It stops on SIGTERM/SIGINT or when the parent disconnects (the key owner removes the key file).
 import { createServer } from 'node:http';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 
 import { JWT_SECRET } from '../lib/fixtures.mjs';
@@ -26,21 +30,18 @@ const HEADERS = { 'content-type': 'text/plain' };
 const hello = (res) => res.writeHead(200, HEADERS).end(BODY);
 
 let close = async () => {};
-let handler;
+// check(req, res) -> boolean: false when it has answered the request itself.
+let check;
 switch (values.mode) {
   case 'none':
-    handler = (req, res) => hello(res);
+    check = () => true;
     break;
   case 'guard': {
     if (values.key === undefined) throw new Error('--mode guard needs --key PATH');
     const { KeyOwner } = loadLibrary();
     const { otpCheck } = loadHttpGuard();
     const owner = await KeyOwner.start({ path: values.key, removeOnClose: true });
-    const checkOtp = otpCheck({ owner });
-    handler = (req, res) => {
-      if (!checkOtp(req, res)) return;
-      hello(res);
-    };
+    check = otpCheck({ owner });
     close = () => owner.close();
     break;
   }
@@ -48,21 +49,45 @@ switch (values.mode) {
     const { createVerifier } = await import('fast-jwt');
     const verifyToken = createVerifier({ key: JWT_SECRET, algorithms: ['HS256'], cache: false });
     const UNAUTHORIZED = JSON.stringify({ error: 'Invalid token' });
-    handler = (req, res) => {
+    check = (req, res) => {
       const auth = req.headers.authorization;
       try {
         if (typeof auth !== 'string' || !auth.startsWith('Bearer ')) throw new Error('no token');
         verifyToken(auth.slice(7));
+        return true;
       } catch {
         res.writeHead(401, { 'content-type': 'application/json' }).end(UNAUTHORIZED);
-        return;
+        return false;
       }
-      hello(res);
     };
     break;
   }
   default:
     throw new Error(`unknown --mode ${values.mode}: none, guard or jwt`);
+}
+
+const PROBE_SIZE = 1 << 16;
+const probeNs = new Float64Array(PROBE_SIZE);
+let probing = false;
+let probed = 0;
+
+function handler(req, res) {
+  if (probing) {
+    const t0 = performance.now();
+    const ok = check(req, res);
+    probeNs[probed++ & (PROBE_SIZE - 1)] = (performance.now() - t0) * 1e6;
+    if (ok) hello(res);
+    return;
+  }
+  if (!check(req, res)) return;
+  hello(res);
+}
+
+function probeSummary() {
+  const n = Math.min(probed, PROBE_SIZE);
+  const sorted = probeNs.slice(0, n).sort();
+  const at = (q) => (n === 0 ? Number.NaN : sorted[Math.min(n - 1, Math.floor(q * n))]);
+  return { count: probed, medianNs: at(0.5), p99Ns: at(0.99) };
 }
 
 const server = createServer(handler);
@@ -72,10 +97,22 @@ server.listen(Number(values.port), '127.0.0.1', () => {
   else console.log(`listening on http://127.0.0.1:${port} (mode ${values.mode})`);
 });
 
+// Time spent in garbage collection, so the suite can tell a check's own cost from the GC its
+// allocations cause later.
+let gcMs = 0;
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) gcMs += entry.duration;
+}).observe({ entryTypes: ['gc'] });
+
 process.on('message', (message) => {
   if (message?.type === 'cpu') {
     const { user, system } = process.cpuUsage();
-    process.send({ type: 'cpu', id: message.id, micros: user + system, at: performance.now() });
+    process.send({ type: 'cpu', id: message.id, micros: user + system, gcMicros: gcMs * 1000 });
+  } else if (message?.type === 'probe') {
+    const summary = probeSummary();
+    probing = message.on === true;
+    probed = 0;
+    process.send({ type: 'probe', id: message.id, ...summary });
   }
 });
 

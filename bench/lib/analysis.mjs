@@ -69,7 +69,8 @@ export function targets(results) {
     { name: 'faster than fast-jwt (cold valid)', kind: 'min', unit: 'x', target: 30, value: ratio(medianOf(results, 'jwt.fast-jwt'), cold) },
     { name: 'faster than otpauth (cold valid)', kind: 'min', unit: 'x', target: 20, value: ratio(medianOf(results, 'otpauth.validate.valid'), cold) },
     { name: 'faster than payload HMAC-SHA256 1 KiB (cold valid)', kind: 'min', unit: 'x', target: 10, value: ratio(medianOf(results, 'hmac.sha256.1k'), cold) },
-    { name: 'guard cost in req/s', kind: 'max', unit: '%', target: 3, value: guard?.costPct },
+    { name: 'guard cost in req/s (measured, paired rounds)', kind: 'max', unit: '%', target: 3, value: guard?.costPct },
+    { name: 'guard cost in req/s if the server were CPU-bound', kind: 'max', unit: '%', target: 3, value: guard?.probeCostPct },
   ];
   for (const t of list) {
     t.met = t.value === undefined ? undefined : t.kind === 'max' ? t.value <= t.target : t.value >= t.target;

@@ -43,7 +43,7 @@ export function summarizeFlame(dataDir) {
     `flame: ${stacks.length} samples, ${busy.length} busy (not waiting in epoll)`,
     `  in the request handler (bench/http/server.mjs, incl. writing the response): ${handler.length} = ${pct(handler.length)}`,
     `  of which through the library (otpCheck, decide, KeyOwner, TotpKey, engine): ${guard.length} = ${pct(guard.length)}`,
-    `  building req.headers on the first header read (node:_http_incoming): ${headerParse.length} = ${pct(headerParse.length)}`,
+    ...(headerParse.length > 0 ? [`  building req.headers on the first header read (node:_http_incoming): ${headerParse.length} = ${pct(headerParse.length)}`] : []),
     `  library frames outside requests (start-up, key file, timers): ${startup.length} = ${pct(startup.length)}`,
     '  library functions within requests (inclusive samples):',
     ...libraryFrames.slice(0, 12).map(([name, n]) => `    ${String(n).padStart(6)}  ${pct(n).padStart(6)}  ${name}`),

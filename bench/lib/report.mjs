@@ -49,22 +49,32 @@ function httpTable(results) {
   if (!http) return undefined;
   const s = http.settings;
   const signed = (value, digits, unit) => `${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(digits)}${unit}`;
+  const none = http.modes.find((m) => m.mode === 'none');
   const rows = http.modes.map((m) => [
     m.label,
     Math.round(m.medianRps).toLocaleString('en-US'),
     m.runs.map((r) => Math.round(r.rps)).join(' '),
+    `±${(((Math.max(...m.runs.map((r) => r.rps)) - Math.min(...m.runs.map((r) => r.rps))) / 2 / m.medianRps) * 100).toFixed(0)}%`,
     m.mode === 'none' ? '—' : signed(-m.costPct, 1, '%'),
     `${m.medianCpuUsPerReq.toFixed(2)} µs`,
+    `${(m.medianGcUsPerReq * 1000).toFixed(0)} ns`,
     m.mode === 'none' ? '—' : signed(m.extraCpuUsPerReq * 1000, 0, ' ns'),
-    m.mode === 'none' ? '—' : signed(-m.cpuCostPct, 1, '%'),
+    m.mode === 'none' ? '—' : `${formatNs(m.probe.medianNs)} / ${formatNs(m.probe.p99Ns)}`,
+    m.mode === 'none' ? '—' : signed(-m.probeCostPct, 1, '%'),
     `${Math.round(m.medianCpuShare * 100)}%`,
   ]);
   return (
-    `HTTP: node:http hello world on 127.0.0.1, autocannon ${s.connections} connections, ${s.rounds} interleaved rounds of ${s.duration} s per server\n` +
-    'req/s and server CPU (read from the server process); "vs no check" figures are medians of per-round pairs;\n' +
-    '"CPU-bound req/s" = the req/s change if the server, not autocannon, were the bottleneck (from CPU per request)\n\n' +
+    `HTTP: node:http hello world on 127.0.0.1, autocannon ${s.connections} connections, ${s.rounds} interleaved rounds of ${s.duration} s per server;\n` +
+    'every server gets the same request (X-OTP and Authorization headers) and must answer each one with 200\n' +
+    '  rounds            half the range of the rounds\' req/s: a "vs no check" within it is noise\n' +
+    '  vs no check       median of the per-round pairs (the runs of one round are seconds apart)\n' +
+    '  CPU/req           server CPU time per request, read from the server process (of it GC: time in garbage collection)\n' +
+    `  check in handler  the check timed inside each request of one more run, median / p99, the ${formatNs(none.probe.timerNs)} timer\n` +
+    '                    subtracted; it includes node building req.headers on the first header read\n' +
+    '  if CPU-bound      the req/s the check would cost a server that is the bottleneck (check time vs no-check CPU/req)\n' +
+    '  busy              server CPU / wall time: under 100%, autocannon, not the server, limits req/s\n\n' +
     table(
-      ['server', 'req/s (median)', 'req/s per round', 'req/s vs no check', 'server CPU/req', 'extra CPU/req', 'CPU-bound req/s', 'server busy'],
+      ['server', 'req/s (median)', 'req/s per round', 'rounds', 'vs no check', 'CPU/req', 'of it GC', 'extra CPU/req', 'check in handler', 'if CPU-bound', 'busy'],
       rows,
       { left: [0] },
     )

@@ -40,19 +40,31 @@ async function startServer(mode, keyPath) {
   const port = await Promise.race([listening, exited]);
   exited.catch(() => {});
   let nextId = 0;
-  const cpu = () =>
+  const ask = (type, extra = {}) =>
     new Promise((resolve) => {
       const id = ++nextId;
       const onMessage = (message) => {
-        if (message?.type === 'cpu' && message.id === id) {
+        if (message?.type === type && message.id === id) {
           child.off('message', onMessage);
-          resolve(message.micros);
+          resolve(message);
         }
       };
       child.on('message', onMessage);
-      child.send({ type: 'cpu', id });
+      child.send({ type, id, ...extra });
     });
-  return { mode, port, url: `http://127.0.0.1:${port}/`, child, cpu };
+  return {
+    mode,
+    port,
+    url: `http://127.0.0.1:${port}/`,
+    child,
+    /** CPU time and GC time so far, in µs. */
+    cpu: async () => {
+      const { micros, gcMicros } = await ask('cpu');
+      return { micros, gcMicros };
+    },
+    /** Starts (on) or stops timing the check in each request; returns what was timed so far. */
+    probe: (on) => ask('probe', { on }),
+  };
 }
 
 function get(url, headers) {
@@ -103,8 +115,9 @@ async function load(autocannon, server, headers, { duration, connections }) {
     requests,
     seconds,
     rps: requests / seconds,
-    serverCpuUsPerReq: (cpuAfter - cpuBefore) / requests,
-    serverCpuShare: (cpuAfter - cpuBefore) / 1e6 / seconds,
+    serverCpuUsPerReq: (cpuAfter.micros - cpuBefore.micros) / requests,
+    serverGcUsPerReq: (cpuAfter.gcMicros - cpuBefore.gcMicros) / requests,
+    serverCpuShare: (cpuAfter.micros - cpuBefore.micros) / 1e6 / seconds,
   };
 }
 
@@ -124,11 +137,9 @@ export async function runHttpSuite(settings, log) {
     const byMode = Object.fromEntries(servers.map((s) => [s.mode, s]));
     // The thin-client side, as a real client would get its code.
     reader = await KeyReader.open({ path: keyPath, wait: 10_000 });
-    const headersFor = {
-      none: () => ({}),
-      guard: () => reader.headers(),
-      jwt: () => ({ authorization: `Bearer ${JWT}` }),
-    };
+    // Every server gets the same request, X-OTP and Authorization both, so that the three
+    // differ only in what the server does with it.
+    const requestHeaders = () => ({ ...reader.headers(), authorization: `Bearer ${JWT}` });
 
     // Correctness first: each check lets the genuine request through and refuses the others.
     await expectResponse(byMode.none, {}, 200, 'a plain request');
@@ -137,11 +148,11 @@ export async function runHttpSuite(settings, log) {
     await expectResponse(byMode.guard, reader.headers(), 200, 'the current code');
     await expectResponse(byMode.jwt, {}, 401, 'a request without a token');
     await expectResponse(byMode.jwt, { authorization: `Bearer ${JWT_FORGED}` }, 401, 'a forged token');
-    await expectResponse(byMode.jwt, headersFor.jwt(), 200, 'a genuine token');
+    await expectResponse(byMode.jwt, { authorization: `Bearer ${JWT}` }, 200, 'a genuine token');
 
     for (const server of servers) {
       log(`http: warming up ${server.mode} (${settings.warmup} s)`);
-      await load(autocannon, server, headersFor[server.mode](), { duration: settings.warmup, connections: settings.connections });
+      await load(autocannon, server, requestHeaders(), { duration: settings.warmup, connections: settings.connections });
     }
     const runs = Object.fromEntries(MODES.map(({ mode }) => [mode, []]));
     for (let round = 0; round < settings.rounds; round++) {
@@ -149,17 +160,28 @@ export async function runHttpSuite(settings, log) {
         const { mode } = MODES[(j + round) % MODES.length];
         // A code read now stays valid for this whole run: window 1 accepts it until the end of
         // the next step, at least 30 s away.
-        const run = await load(autocannon, byMode[mode], headersFor[mode](), settings);
+        const run = await load(autocannon, byMode[mode], requestHeaders(), settings);
         runs[mode].push(run);
-        log(`http: round ${round + 1}/${settings.rounds} ${mode.padEnd(5)} ${Math.round(run.rps)} req/s, server ${run.serverCpuUsPerReq.toFixed(1)} µs CPU/req`);
+        log(`http: round ${round + 1}/${settings.rounds} ${mode.padEnd(5)} ${Math.round(run.rps)} req/s, server ${run.serverCpuUsPerReq.toFixed(1)} µs CPU/req (GC ${run.serverGcUsPerReq.toFixed(2)})`);
       }
     }
+    // The probe: one more run per server with the check timed inside each request (the timer
+    // itself, measured in the no-check server, is subtracted).
+    const probes = {};
+    for (const server of servers) {
+      await server.probe(true);
+      await load(autocannon, server, requestHeaders(), settings);
+      probes[server.mode] = await server.probe(false);
+    }
+    log(`http: probe: check in handler ${MODES.map(({ mode }) => `${mode} ${probes[mode].medianNs.toFixed(0)} ns`).join(', ')} (timer included)`);
+
     const modes = MODES.map(({ mode, label }) => ({
       mode,
       label,
       runs: runs[mode],
       medianRps: median(runs[mode].map((r) => r.rps)),
       medianCpuUsPerReq: median(runs[mode].map((r) => r.serverCpuUsPerReq)),
+      medianGcUsPerReq: median(runs[mode].map((r) => r.serverGcUsPerReq)),
       medianCpuShare: median(runs[mode].map((r) => r.serverCpuShare)),
     }));
     // Costs against the no-check server, paired by round (the runs of one round are seconds
@@ -170,6 +192,11 @@ export async function runHttpSuite(settings, log) {
       m.costPct = median(own.map((r, i) => ((none[i].rps - r.rps) / none[i].rps) * 100));
       m.extraCpuUsPerReq = median(own.map((r, i) => r.serverCpuUsPerReq - none[i].serverCpuUsPerReq));
       m.cpuCostPct = median(own.map((r, i) => ((r.serverCpuUsPerReq - none[i].serverCpuUsPerReq) / r.serverCpuUsPerReq) * 100));
+      const timer = probes.none.medianNs;
+      m.probe = { requests: probes[m.mode].count, medianNs: probes[m.mode].medianNs - timer, p99Ns: probes[m.mode].p99Ns - timer, timerNs: timer };
+      // What the check would cost in req/s if the server were CPU-bound: its time in the
+      // handler against the no-check server's CPU per request.
+      m.probeCostPct = (m.probe.medianNs / (m.probe.medianNs + modes[0].medianCpuUsPerReq * 1000)) * 100;
     }
     return { settings, modes };
   } finally {

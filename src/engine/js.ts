@@ -5,7 +5,7 @@
 // Node 20, as each copy is its own native call and allocation.
 import { createHmac } from 'node:crypto';
 
-import { type AlgorithmId, type Engine, type EngineKey, NO_CODE } from './types.js';
+import { type AlgorithmId, CANDIDATE_SLOTS, type Engine, type EngineKey, NO_CODE } from './types.js';
 
 const HASHES = ['sha1', 'sha256', 'sha512'] as const;
 const MODULI = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000];
@@ -14,14 +14,13 @@ class JsKey implements EngineKey {
   #secret: Buffer | null;
   readonly #hash: string;
   readonly #modulus: number;
-  readonly #candidates: Int32Array;
+  readonly candidates = new Int32Array(CANDIDATE_SLOTS);
   readonly #counterBytes = Buffer.alloc(8);
 
-  constructor(algorithm: AlgorithmId, secret: Uint8Array, digits: number, candidates: Int32Array) {
+  constructor(algorithm: AlgorithmId, secret: Uint8Array, digits: number) {
     this.#secret = Buffer.from(secret);
     this.#hash = HASHES[algorithm];
     this.#modulus = MODULI[digits] as number;
-    this.#candidates = candidates;
   }
 
   codeAt(counter: number): number {
@@ -38,7 +37,7 @@ class JsKey implements EngineKey {
   }
 
   findCode(counter: number, code: number, window: number): number {
-    const candidates = this.#candidates;
+    const candidates = this.candidates;
     const current = this.codeAt(counter);
     candidates[0] = current;
     if (current === code) return 0;
@@ -58,11 +57,11 @@ class JsKey implements EngineKey {
     // OpenSSL's own HMAC contexts are freed with each call; our copy of the secret is wiped here.
     this.#secret?.fill(0);
     this.#secret = null;
-    this.#candidates.fill(0);
+    this.candidates.fill(0);
   }
 }
 
 export const jsEngine: Engine = {
   name: 'js',
-  createKey: (algorithm, secret, digits, candidates) => new JsKey(algorithm, secret, digits, candidates),
+  createKey: (algorithm, secret, digits) => new JsKey(algorithm, secret, digits),
 };

@@ -18,9 +18,14 @@ export const NO_CODE = -1;
 /** One key inside an engine. */
 export interface EngineKey {
   /**
+   * CANDIDATE_SLOTS codes written by findCode, slot i holding step counter + SLOT_DELTAS[i]. The
+   * native engine owns this memory; JavaScript only reads it.
+   */
+  readonly candidates: Int32Array;
+  /**
    * Looks for `code` among the steps counter-window .. counter+window in slot order, writing each
-   * candidate's code into the key's candidate buffer. Returns the first matching slot, or -1
-   * after writing all 2*window+1 slots; on a match only slots 0..index are written.
+   * candidate's code into `candidates`. Returns the first matching slot, or -1
+   * after writing all 2*window+1 slots; on a match at least slots 0..index are written.
    */
   findCode(counter: number, code: number, window: number): number;
   /** The code at one counter, as a number. */
@@ -31,5 +36,5 @@ export interface EngineKey {
 
 export interface Engine {
   readonly name: 'native' | 'js';
-  createKey(algorithm: AlgorithmId, secret: Uint8Array, digits: number, candidates: Int32Array): EngineKey;
+  createKey(algorithm: AlgorithmId, secret: Uint8Array, digits: number): EngineKey;
 }

@@ -3,7 +3,16 @@
 // another owner or the CLI rotates it.
 import { isOtpError, OtpError } from '../errors.js';
 import { TotpKey } from '../key.js';
-import { DEFAULT_WINDOW, type ResolvedTotpOptions, resolveTime, resolveTotpOptions, resolveWindow, type TotpOptions, type VerifyOptions } from '../options.js';
+import {
+  DEFAULT_WINDOW,
+  type ResolvedTotpOptions,
+  resolveTime,
+  resolveTotpOptions,
+  resolveVerifyOptions,
+  resolveWindow,
+  type TotpOptions,
+  type VerifyOptions,
+} from '../options.js';
 import { type AuditEvent, type AuditListener, emitEvent } from './events.js';
 import { type KeyFileFormat, removeKeyFileIfHolds, signatureOf, writeKeyFile } from './keyfile.js';
 import { withLock } from './lock.js';
@@ -266,8 +275,9 @@ export class KeyOwner implements OtpVerifier {
   /** The key that accepts `code` (offset in #keys.delta), re-reading a changed file before refusing. */
   #find(code: string, options: VerifyOptions | undefined): TotpKey | undefined {
     const scratch = this.#scratch;
-    scratch.window = options === undefined ? DEFAULT_WINDOW : resolveWindow(options.window);
-    scratch.timeMs = options === undefined ? Date.now() : resolveTime(options.timeMs);
+    const requested = resolveVerifyOptions(options);
+    scratch.window = requested === undefined ? DEFAULT_WINDOW : resolveWindow(requested.window);
+    scratch.timeMs = requested === undefined ? Date.now() : resolveTime(requested.timeMs);
     const key = this.#keys.match(code, scratch);
     if (key !== undefined || this.#closing !== undefined) return key;
     const outcome = this.#source.refreshSync();

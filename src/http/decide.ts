@@ -129,6 +129,9 @@ export function createDecider(options: OtpGuardOptions<never>): Decider {
   const now = optionalFunction(options.now, 'now') ?? Date.now;
   const throttle = new FailureThrottle(maxFailures, maxClients);
   const replays = rejectReplay ? new ReplayGuard(window) : undefined;
+  // One options object for every check: verification is synchronous and reads it only during the
+  // call, so the hot path allocates nothing for it.
+  const verifyOptions = { window, timeMs: 0 };
 
   // A verifier that does not say which step matched cannot be checked for replays: refuse.
   function acceptOnce(guard: ReplayGuard, { keyId = '', step }: CheckResult, nowMs: number): boolean {
@@ -153,7 +156,8 @@ export function createDecider(options: OtpGuardOptions<never>): Decider {
         emitEvent(onEvent, { type: 'throttle', ok: false, reason: 'throttled', message: `too many failed codes; retry in ${wait} s` });
         return tooManyAttempts(wait);
       }
-      const result = owner.check(single(value), { window, timeMs: nowMs });
+      verifyOptions.timeMs = nowMs;
+      const result = owner.check(single(value), verifyOptions);
       if (!result.ok) return refuse(result, client, nowMs);
       if (replays !== undefined && !acceptOnce(replays, result, nowMs)) {
         return refuse({ ...result, ok: false, reason: 'replayed' }, client, nowMs);

@@ -25,6 +25,7 @@ export class FailureThrottle {
 
   /** Whole seconds until `client` may try again (at least 1), or 0 when it is not throttled. */
   retryAfter(client: string, nowMs: number): number {
+    if (this.#failures.size === 0) return 0;
     this.#expire(nowMs);
     const failures = this.#failures.get(client);
     if (failures === undefined || failures < this.#maxFailures) return 0;
@@ -50,7 +51,7 @@ export class FailureThrottle {
 
   // A clock that jumps backwards ends the step too, so Retry-After never exceeds one period.
   #expire(nowMs: number): void {
-    if (this.#failures.size > 0 && (nowMs >= this.#stepEnd || nowMs < this.#stepStart)) this.#failures.clear();
+    if (nowMs >= this.#stepEnd || nowMs < this.#stepStart) this.#failures.clear();
   }
 
   #startStep(nowMs: number, { period, epoch }: KeyTiming): void {
