@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // npm run profile: clinic doctor and clinic flame on the guarded node:http server
-// (bench/http/server.mjs --mode guard) under autocannon load (bench/http/load.mjs), HTML reports
+// (bench/http/server.mjs --modes guard) under autocannon load (bench/http/load.mjs), HTML reports
 // written under .clinic/. clinic is 155 MB, so it runs through `npx -y clinic@13` on demand
 // rather than as a dependency; NO_INSIGHT=1 is set because clinic otherwise exits silently, with
 // status 0, when stdout is not a terminal.
@@ -65,7 +65,7 @@ for (const tool of tools) {
       '--',
       process.execPath,
       SERVER,
-      '--mode',
+      '--modes',
       'guard',
       '--key',
       key,

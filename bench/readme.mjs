@@ -12,7 +12,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 import { describeSha } from './lib/env.mjs';
-import { formatNs, formatRatio } from './lib/stats.mjs';
+import { formatNs, formatRatio, spread } from './lib/stats.mjs';
 
 const README = new URL('../README.md', import.meta.url);
 const LATEST = new URL('./results/latest.json', import.meta.url);
@@ -32,7 +32,8 @@ export function renderSection(results) {
     `Measured by \`npm run bench\` on ${env.date.slice(0, 10)}: ${env.cpu}, ${env.cores} cores, ${env.os}, Node ${env.node}, ` +
       `${env.backend} engine, ${describeSha(env)}${env.commit ? `, commit ${env.commit}` : ''}. ` +
       `Medians of ${results.settings.rounds} rounds, each case in a fresh process` +
-      (env.otherCpuShare >= 0.05 ? ` (other processes used ${Math.round(env.otherCpuShare * 100)}% of the CPU during the run)` : '') +
+      (env.otherCpu?.other >= 0.05 ? ` (other processes used ${Math.round(env.otherCpu.other * 100)}% of the CPU during the run)` : '') +
+      (results.noise !== undefined ? `; rounds agreed within ±${(results.noise * 100).toFixed(1)}% (median case)` : '') +
       '. Figures from your machine will differ: run `npm run bench` to get them.',
     '',
     '![Time per call, ns/op, log scale](bench/results/latest.svg)',
@@ -70,7 +71,7 @@ export function renderSection(results) {
     lines.push(
       `HTTP, node:http hello world on 127.0.0.1 (autocannon, ${s.connections} connections, median of ${s.rounds} interleaved ${s.duration} s runs): ` +
         `${Math.round(m.none.medianRps).toLocaleString('en-US')} req/s with no check, ` +
-        `${Math.round(m.guard.medianRps).toLocaleString('en-US')} with the guard (${pct(m.guard.costPct)}; ` +
+        `${Math.round(m.guard.medianRps).toLocaleString('en-US')} with the guard (${pct(m.guard.costPct)}, the rounds spreading ±${(spread(m.none.runs.map((r) => r.rps)) * 100).toFixed(0)}%; ` +
         `the check takes ${formatNs(m.guard.probe.medianNs)} inside a request, ${m.guard.probeCostPct.toFixed(1)}% of a CPU-bound server's req/s), ` +
         `${Math.round(m.jwt.medianRps).toLocaleString('en-US')} with a fast-jwt HS256 check (${pct(m.jwt.costPct)}; ${formatNs(m.jwt.probe.medianNs)} inside a request).`,
       '',

@@ -8,11 +8,11 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { budgetCases, comparisons, gate, targets } from './lib/analysis.mjs';
+import { budgetCases, comparisons, gate, noise, targets } from './lib/analysis.mjs';
 import { checkBuilt, ensureBenchDependencies } from './lib/deps.mjs';
 import { cpuSnapshot, environment, otherCpuShare } from './lib/env.mjs';
 import { gateTable, printReport } from './lib/report.mjs';
-import { median } from './lib/stats.mjs';
+import { median, spread } from './lib/stats.mjs';
 import { renderSvg } from './lib/svg.mjs';
 
 const USAGE = `usage: node bench/run.mjs [options]   (npm run bench / npm run bench:check)
@@ -20,7 +20,7 @@ const USAGE = `usage: node bench/run.mjs [options]   (npm run bench / npm run be
   --quick            the reduced set (< 45 s): the cases the gate needs, a few more, no HTTP
   --check            --quick, then compare with bench/budget.json; exit 1 naming any regression
   --suite NAME       only these suites (repeatable or comma-separated): engines, peers, baselines, http
-  --rounds N         rounds per case (default 5; each round of each case is a fresh process)
+  --rounds N         rounds per case (default 7, quick 5; each round of each case is a fresh process)
   --portable         run the native engine on its portable C++ cores, as on a CPU without SHA
                      instructions (to see those figures, or to see the gate catch a slowdown)
   --no-readme        do not refresh the README's bench section after a full run
@@ -29,9 +29,9 @@ const USAGE = `usage: node bench/run.mjs [options]   (npm run bench / npm run be
 Writes bench/results/latest.{json,svg} (full run), quick.{json,svg} (--quick/--check) or
 partial.{json,svg} (--suite).`;
 
-const FULL = { rounds: 5, time: 200, warmupTime: 80, minSamples: 32 };
+const FULL = { rounds: 7, time: 150, warmupTime: 60, minSamples: 32 };
 const QUICK = { rounds: 5, time: 100, warmupTime: 50, minSamples: 32 };
-const HTTP_FULL = { rounds: 8, duration: 2, warmup: 1, connections: 10 };
+const HTTP_FULL = { rounds: 6, duration: 2, warmup: 1, connections: 10 };
 const HTTP_QUICK = { rounds: 3, duration: 1, warmup: 1, connections: 10 };
 
 const CHILD = fileURLToPath(new URL('./lib/child.mjs', import.meta.url));
@@ -165,6 +165,7 @@ async function main() {
       p99Ns: median(rs.map((r) => r.p99Ns)),
       minRoundNs: Math.min(...medians),
       maxRoundNs: Math.max(...medians),
+      spread: spread(medians),
       samples: rs.reduce((n, r) => n + r.samples, 0),
       calls: rs.reduce((n, r) => n + r.calls, 0),
       rounds: rs.map(({ medianNs, p99Ns, meanNs, minNs, samples, calls, rme, restarts }) => ({ medianNs, p99Ns, meanNs, minNs, samples, calls, rme, restarts })),
@@ -180,11 +181,12 @@ async function main() {
       fail(`HTTP suite: ${error.stack ?? error.message}`);
     }
   }
+  results.noise = noise(results);
   results.comparisons = comparisons(results);
   results.targets = targets(results);
   if (budget) results.gate = gate(results, budget);
   results.elapsedSeconds = Math.round((Date.now() - started) / 1000);
-  env.otherCpuShare = otherCpuShare(cpuAtStart, cpuSnapshot());
+  env.otherCpu = otherCpuShare(cpuAtStart, cpuSnapshot());
 
   out('\n');
   printReport(results, out);

@@ -3,8 +3,8 @@
 # valgrind memcheck and libFuzzer. Three stages, each on a fresh build from native/ made in a
 # scratch directory, so build/Release (which every other test loads) is never touched:
 #
-#   asan      the addon's Debug configuration (binding.gyp: -fsanitize=address,undefined, type-
-#             checked As<>) and the core test suite against it. node-gyp-build reads
+#   asan      the addon's Debug configuration (binding.gyp: -fsanitize=address,undefined) and
+#             the core test suite against it. node-gyp-build reads
 #             TOTP_HANDSHAKE_PREBUILD as the package root to load from, which points the loader at
 #             the scratch build for this run only; libasan is preloaded into node (uninstrumented
 #             itself), leak checks are off (Node does not free everything at exit; valgrind

@@ -99,3 +99,17 @@ export function gate(results, budget) {
 export function budgetCases(budget) {
   return [...new Set([...budget.ratios.flatMap((r) => [r.slower, r.faster]), ...budget.ceilings.map((c) => c.case)])];
 }
+
+/**
+ * The median over cases of the round-to-round spread (lib/stats.mjs spread): a machine-wide
+ * noise figure. Above ~10% the host was busy (other
+ * processes, or other virtual machines on the same host, which no process list shows).
+ */
+export function noise(results) {
+  const spreads = results.cases.filter((c) => !c.skipped && c.rounds?.length > 1).map((c) => c.spread);
+  if (spreads.length === 0) return undefined;
+  spreads.sort((a, b) => a - b);
+  return spreads[Math.floor(spreads.length / 2)];
+}
+
+export const NOISY = 0.1;

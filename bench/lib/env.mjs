@@ -72,26 +72,31 @@ export function cpuSnapshot() {
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
     // utime, stime, cutime, cstime are fields 14-17 of the line, 12-15 after the comm field.
     const self = fields[11] + fields[12] + fields[13] + fields[14];
-    const busy = user + nice + system + irq + softirq + steal;
-    return { busy, total: busy + idle + iowait, self };
+    const busy = user + nice + system + irq + softirq;
+    return { busy, steal, total: busy + steal + idle + iowait, self };
   } catch {
     return undefined;
   }
 }
 
-/** The share of the machine's CPU that other processes used between two snapshots (0-1). */
+/**
+ * Between two snapshots, the share of the machine's CPU (0-1) that other processes used, and
+ * that the hypervisor gave to other virtual machines (steal).
+ */
 export function otherCpuShare(before, after) {
   if (before === undefined || after === undefined || after.total <= before.total) return undefined;
   const other = after.busy - before.busy - (after.self - before.self);
-  return Math.max(0, other / (after.total - before.total));
+  const total = after.total - before.total;
+  return { other: Math.max(0, other / total), steal: (after.steal - before.steal) / total };
 }
 
 export function loadLine(env) {
   const start = `1-min load average ${env.loadAverageAtStart} before the run`;
-  if (env.otherCpuShare === undefined) return start;
-  const share = Math.round(env.otherCpuShare * 100);
-  const note = share >= 5 ? ': another workload shared the CPU, so these figures are noisier than this machine allows' : '';
-  return `${start}; other processes used ${share}% of the CPU during it${note}`;
+  if (env.otherCpu === undefined) return start;
+  const share = Math.round(env.otherCpu.other * 100);
+  const steal = Math.round(env.otherCpu.steal * 100);
+  const note = share + steal >= 5 ? ': another workload shared the CPU, so these figures are noisier than this machine allows' : '';
+  return `${start}; during it, other processes used ${share}% of the CPU and the hypervisor took ${steal}% (steal)${note}`;
 }
 
 export function headerLines(env) {

@@ -1,7 +1,7 @@
 // The tables printed on stdout.
-import { comparisons } from './analysis.mjs';
+import { comparisons, noise, NOISY } from './analysis.mjs';
 import { headerLines } from './env.mjs';
-import { formatNs, formatRatio, table } from './stats.mjs';
+import { formatNs, formatRatio, spread, table } from './stats.mjs';
 
 const SUITE_TITLES = {
   engines: 'Engines: totp-handshake (native addon, node:crypto engine) and a naive createHmac verify',
@@ -9,7 +9,7 @@ const SUITE_TITLES = {
   baselines: 'Baselines: other ways to trust a request from a service',
 };
 
-const spread = (c) => `±${(((c.maxRoundNs - c.minRoundNs) / 2 / c.medianNs) * 100).toFixed(1)}%`;
+const spreadOf = (c) => `±${(c.spread * 100).toFixed(1)}%`;
 
 /** The native case doing the same work as `c`, for the "× native" column. */
 function nativeTwin(c) {
@@ -26,7 +26,7 @@ function caseTable(results, suite) {
       if (c.skipped) return [c.impl, c.op, 'skipped', '', '', '', ''];
       const twin = byId.get(nativeTwin(c));
       const vsNative = twin && !twin.skipped && twin.id !== c.id ? formatRatio(c.medianNs / twin.medianNs) : twin?.id === c.id ? '1×' : '—';
-      return [c.impl, c.op, formatNs(c.medianNs), formatNs(c.p99Ns), spread(c), String(c.k), vsNative];
+      return [c.impl, c.op, formatNs(c.medianNs), formatNs(c.p99Ns), spreadOf(c), String(c.k), vsNative];
     });
   if (rows.length === 0) return undefined;
   const nativeColumn = suite === 'engines' ? '× native' : suite === 'peers' ? '× native cold' : '× native cold valid';
@@ -54,7 +54,7 @@ function httpTable(results) {
     m.label,
     Math.round(m.medianRps).toLocaleString('en-US'),
     m.runs.map((r) => Math.round(r.rps)).join(' '),
-    `±${(((Math.max(...m.runs.map((r) => r.rps)) - Math.min(...m.runs.map((r) => r.rps))) / 2 / m.medianRps) * 100).toFixed(0)}%`,
+    `±${(spread(m.runs.map((r) => r.rps)) * 100).toFixed(0)}%`,
     m.mode === 'none' ? '—' : signed(-m.costPct, 1, '%'),
     `${m.medianCpuUsPerReq.toFixed(2)} µs`,
     `${(m.medianGcUsPerReq * 1000).toFixed(0)} ns`,
@@ -66,7 +66,8 @@ function httpTable(results) {
   return (
     `HTTP: node:http hello world on 127.0.0.1, autocannon ${s.connections} connections, ${s.rounds} interleaved rounds of ${s.duration} s per server;\n` +
     'every server gets the same request (X-OTP and Authorization headers) and must answer each one with 200\n' +
-    '  rounds            half the range of the rounds\' req/s: a "vs no check" within it is noise\n' +
+    '  rounds            spread of the middle rounds\' req/s (half their range, lowest and highest dropped):\n' +
+    '                    a "vs no check" within it is noise\n' +
     '  vs no check       median of the per-round pairs (the runs of one round are seconds apart)\n' +
     '  CPU/req           server CPU time per request, read from the server process (of it GC: time in garbage collection)\n' +
     `  check in handler  the check timed inside each request of one more run, median / p99, the ${formatNs(none.probe.timerNs)} timer\n` +
@@ -114,8 +115,16 @@ export function printReport(results, write) {
     write(
       `\nmethod    per call; median of ${settings.rounds} rounds, each case and round in a fresh process; a tinybench sample is a\n` +
         `          batch of K calls (time ${settings.time} ms, warm-up ${settings.warmupTime} ms); p99 = median of the rounds' p99 of batch means;\n` +
-        `          rounds = half the range of the round medians. Cold = a new TOTP step on every call (HMACs recomputed),\n` +
-        `          warm = the current step (cached codes). Every result is checked, before and while timing.\n`,
+        '          rounds = spread of the middle rounds (half their range; from 5 rounds on, the lowest and highest dropped).\n' +
+        '          Cold = a new TOTP step on every call (HMACs recomputed), warm = the current step (cached codes).\n' +
+        '          Every result is checked, before and while timing.\n',
+    );
+  }
+  const noiseLevel = noise(results);
+  if (noiseLevel !== undefined) {
+    write(
+      `noise     the median case's middle rounds differ by ±${(noiseLevel * 100).toFixed(1)}%` +
+        (noiseLevel > NOISY ? ': a noisy run (a busy machine or host); rerun on an idle one before quoting figures\n' : '\n'),
     );
   }
   for (const section of [

@@ -7,6 +7,19 @@ export function median(values) {
   return n % 2 === 1 ? sorted[(n - 1) / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
 }
 
+/**
+ * How far the middle values of a set of rounds spread around their median, as a fraction: half
+ * the range after dropping the lowest and the highest value (from 5 values on). The median is
+ * decided by those middle values, so this is its uncertainty, and one round that a noisy host
+ * slowed down does not make the whole figure look uncertain.
+ */
+export function spread(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const trim = sorted.length >= 5 ? 1 : 0;
+  const middle = sorted.slice(trim, sorted.length - trim);
+  return (middle[middle.length - 1] - middle[0]) / 2 / median(values);
+}
+
 /** "145 ns", "2.12 µs", "38.3 µs", "1.23 ms": three significant digits. */
 export function formatNs(ns) {
   if (!Number.isFinite(ns)) return '—';

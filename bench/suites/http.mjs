@@ -1,12 +1,12 @@
-// HTTP: what the guard costs a real request. Three node:http hello-world servers (bench/http/
-// server.mjs: no check, otpCheck, fast-jwt), each in its own process, loaded in turn by
-// autocannon from this process over 127.0.0.1. Runs are interleaved (none, guard, jwt, then
-// the next round in a rotated order) so drift on a shared machine spreads over all three.
+// HTTP: what the guard costs a real request. Three node:http hello-world servers (no check,
+// otpCheck, fast-jwt), all in one server process (bench/http/server.mjs says why), loaded in
+// turn by autocannon from this process over 127.0.0.1. Runs are interleaved (none, guard, jwt,
+// then the next round in a rotated order) so drift on a shared machine spreads over all three.
 //
 // Reported per mode: req/s (total requests / elapsed seconds; autocannon's own latency
-// percentiles are whole milliseconds, too coarse here) and the server's CPU time per request,
-// read from the server process itself. The second figure does not depend on whether autocannon
-// or the server is the bottleneck on a 2-core machine.
+// percentiles are whole milliseconds, too coarse here), the server's CPU time per request read
+// from the server process (it does not depend on whether autocannon or the server is the
+// bottleneck on a 2-core machine), and the check's own time inside each request (a probe run).
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { request } from 'node:http';
@@ -27,17 +27,18 @@ export const MODES = [
   { mode: 'jwt', label: 'with a fast-jwt HS256 check' },
 ];
 
-async function startServer(mode, keyPath) {
-  const child = fork(SERVER, ['--mode', mode, '--key', keyPath], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+async function startServers(keyPath) {
+  const modes = MODES.map((m) => m.mode).join(',');
+  const child = fork(SERVER, ['--modes', modes, '--key', keyPath], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const exited = once(child, 'exit').then(([code]) => {
-    throw new Error(`the ${mode} server exited (code ${code}) before listening`);
+    throw new Error(`the server process exited (code ${code}) before listening`);
   });
   const listening = new Promise((resolve) => {
     child.on('message', (message) => {
-      if (message?.type === 'listening') resolve(message.port);
+      if (message?.type === 'listening') resolve(message.ports);
     });
   });
-  const port = await Promise.race([listening, exited]);
+  const ports = await Promise.race([listening, exited]);
   exited.catch(() => {});
   let nextId = 0;
   const ask = (type, extra = {}) =>
@@ -52,19 +53,19 @@ async function startServer(mode, keyPath) {
       child.on('message', onMessage);
       child.send({ type, id, ...extra });
     });
-  return {
-    mode,
-    port,
-    url: `http://127.0.0.1:${port}/`,
-    child,
-    /** CPU time and GC time so far, in µs. */
-    cpu: async () => {
-      const { micros, gcMicros } = await ask('cpu');
-      return { micros, gcMicros };
-    },
-    /** Starts (on) or stops timing the check in each request; returns what was timed so far. */
-    probe: (on) => ask('probe', { on }),
+  /** The process's CPU time and GC time so far, in µs: runs load one mode at a time. */
+  const cpu = async () => {
+    const { micros, gcMicros } = await ask('cpu');
+    return { micros, gcMicros };
   };
+  const servers = MODES.map(({ mode }) => ({
+    mode,
+    url: `http://127.0.0.1:${ports[mode]}/`,
+    cpu,
+    /** Starts (on) or stops timing the check in each request; returns what was timed so far. */
+    probe: (on) => ask('probe', { mode, on }),
+  }));
+  return { child, servers };
 }
 
 function get(url, headers) {
@@ -130,10 +131,12 @@ export async function runHttpSuite(settings, log) {
   const { KeyReader } = loadLibrary();
   const dir = mkdtempSync(join(tmpdir(), 'totp-handshake-bench-'));
   const keyPath = join(dir, 'otp.key');
-  const servers = [];
+  let child;
   let reader;
   try {
-    for (const { mode } of MODES) servers.push(await startServer(mode, keyPath));
+    const started = await startServers(keyPath);
+    child = started.child;
+    const { servers } = started;
     const byMode = Object.fromEntries(servers.map((s) => [s.mode, s]));
     // The thin-client side, as a real client would get its code.
     reader = await KeyReader.open({ path: keyPath, wait: 10_000 });
@@ -201,9 +204,9 @@ export async function runHttpSuite(settings, log) {
     return { settings, modes };
   } finally {
     reader?.close();
-    for (const server of servers) {
-      server.child.kill('SIGTERM');
-      if (server.child.exitCode === null) await once(server.child, 'exit');
+    if (child !== undefined && child.exitCode === null) {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
     }
     rmSync(dir, { recursive: true, force: true });
   }

@@ -8,7 +8,7 @@
 //   - the accelerated cores (SHA-NI / ARMv8) against the portable C++ cores, through find_code and
 //     code_at and directly with batches of 1 to 3 counters;
 //   - find_code against the reference codes: each written slot holds its step's code, the
-//     returned index is the first matching slot, and nothing past the matching pair is written.
+//     returned index is the first matching slot, and nothing past the matching batch is written.
 // Built with AddressSanitizer and UndefinedBehaviorSanitizer (scripts/sanitize.sh), so a stray
 // read or write, a signed overflow or a bad shift stops the run with a reproducer file.
 //
@@ -167,11 +167,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     const Outcome got = run(key, raw_counter, counter, code, window);
     if (got.code_at != expected_code_at) fail("code_at differs from OpenSSL HMAC", got.code_at, expected_code_at);
     if (got.index != expected_index) fail("find_code returned the wrong slot", static_cast<uint64_t>(got.index), static_cast<uint64_t>(expected_index));
-    // Slots 0..index (all of the window on a miss) hold their steps' codes. Steps are computed in
-    // pairs (-d, +d), so a match on a -d slot (odd index) may also have written its +d partner;
-    // a written slot must then hold its step's code too. Nothing past that is touched.
+    // Slots 0..index (all of the window on a miss) hold their steps' codes. The batch holding the
+    // match is written whole (hmac_totp.h): SHA-256 computes slots 0..2 together when the window
+    // has them, SHA-1 and SHA-512 slot 0 alone; after that every batch is a pair (-d, +d). A slot
+    // written beyond the match must hold its step's code too. Nothing past the batch is touched.
     const int needed = got.index < 0 ? slots_in_window : got.index + 1;
-    const int may_write = got.index >= 0 && got.index % 2 == 1 ? needed + 1 : needed;
+    const int first_batch = algorithm == totp::Algorithm::kSha256 && slots_in_window >= 3 ? 3 : 1;
+    const int batch_end = got.index < first_batch ? first_batch
+                                                  : first_batch + ((got.index - first_batch) / 2 + 1) * 2;
+    const int may_write = got.index < 0 ? needed : (batch_end < slots_in_window ? batch_end : slots_in_window);
     for (int i = 0; i < totp::kMaxCandidates; ++i) {
       const bool ok = i < needed     ? got.slots[i] == expected_slots[i]
                       : i < may_write ? got.slots[i] == expected_slots[i] || got.slots[i] == kCanary
@@ -180,8 +184,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     }
   }
 
-  // The HMAC cores themselves, with batches of 1 to kMaxBatch counters: find_code only ever asks
-  // for 1 or 2, so this is the one caller of the widest interleaving.
+  // The HMAC cores themselves, with batches of 1 to kMaxBatch counters, on arbitrary counters:
+  // find_code never asks SHA-1 for three, nor any core for counters this far apart.
   if (algorithm != totp::Algorithm::kSha512) {
     const uint64_t counters[totp::kMaxBatch] = {raw_counter, ~raw_counter, ucounter + raw_code};
     const int count = 1 + selector % totp::kMaxBatch;
