@@ -2,9 +2,9 @@
 // mode set before the secret is written, never half-written, never leaving a temp file behind.
 import { execFileSync, fork } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { type AuditEvent, KeyOwner, TotpKey } from 'totp-handshake';
 import { formatKeyFile, parseKeyFile, readKeyFile, readKeyFileSync, writeKeyFile } from '../dist/handshake/keyfile.js';
@@ -17,7 +17,10 @@ let dir: string;
 let file: string;
 let cleanup: () => void;
 beforeEach(() => ({ dir, file, cleanup } = tempDir('otp-keyfile')));
-afterEach(() => cleanup());
+afterEach(() => {
+  vi.useRealTimers();
+  cleanup();
+});
 
 function malformed(text: string): Error & { code?: string } {
   try {
@@ -132,12 +135,28 @@ describe('atomic replacement', () => {
   });
 
   it('removes temp files and set-aside locks a killed process left, once they are a minute old', async () => {
-    const old = Date.now() / 1000 - 120;
-    const names = ['.otp.key.0123456789ab.tmp', '.otp.key.0123456789ab.claimed', 'otp.key.lock.0123456789ab.stale'];
-    for (const name of [...names, '.otp.key.fedcba987654.tmp', '.otp.key.backup', 'other.0123456789ab.tmp']) writeFileSync(path.join(dir, name), 'x');
-    for (const name of [...names, '.otp.key.backup', 'other.0123456789ab.tmp']) utimesSync(path.join(dir, name), old, old);
+    const ours = ['.otp.key.0123456789ab.tmp', '.otp.key.0123456789ab.claimed', 'otp.key.lock.0123456789ab.stale'];
+    const others = ['.otp.key.backup', 'other.0123456789ab.tmp'];
+    for (const name of [...ours, ...others]) writeFileSync(path.join(dir, name), 'x');
     await writeKeyFile(file, TotpKey.random(), 'base32', 0o600);
-    expect(readdirSync(dir).sort()).toEqual(['.otp.key.backup', '.otp.key.fedcba987654.tmp', 'other.0123456789ab.tmp', 'otp.key']);
+    expect(readdirSync(dir).sort()).toEqual([...ours, ...others, 'otp.key'].sort()); // a write may be in progress
+
+    // The files' times come from the kernel's clock; ctime cannot be set back, so the clock moves on.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 61_000);
+    await writeKeyFile(file, TotpKey.random(), 'base32', 0o600);
+    expect(readdirSync(dir).sort()).toEqual([...others, 'otp.key'].sort());
+  });
+
+  it('keeps a reader\'s fresh claim, though the claimed file keeps the key file\'s old mtime', async () => {
+    const claimed = path.join(dir, '.otp.key.0123456789ab.claimed');
+    writeFileSync(path.join(dir, 'old'), 'x');
+    const old = Date.now() / 1000 - 120;
+    utimesSync(path.join(dir, 'old'), old, old);
+    renameSync(path.join(dir, 'old'), claimed); // what KeyReader does with deleteAfterRead
+    expect(Date.now() - statSync(claimed).mtimeMs).toBeGreaterThan(60_000);
+    await writeKeyFile(file, TotpKey.random(), 'base32', 0o600);
+    expect(readdirSync(dir).sort()).toEqual(['.otp.key.0123456789ab.claimed', 'otp.key']);
   });
 
   it('fails with ERR_OTP_KEY_IO, leaving the target and no temp file, when the rename fails', async () => {

@@ -166,10 +166,12 @@ function leftoverPattern(file: string): RegExp {
 
 /**
  * Removes what a process killed mid-write or mid-read left beside `file`: temp and claimed copies
- * (which hold a secret) and stale locks set aside. Only names this package makes, only old ones.
- * Best effort.
+ * (which hold a secret) and stale locks set aside. Only names this package makes, only old ones:
+ * old by ctime as well as mtime, because a reader's claim is a rename, which keeps the key file's
+ * mtime and sets only the ctime, and a claim in progress must not be taken for a leftover.
+ * Best effort. Run after each write and when an owner starts.
  */
-async function removeLeftovers(file: string): Promise<void> {
+export async function removeLeftovers(file: string): Promise<void> {
   const dir = path.dirname(file);
   const pattern = leftoverPattern(file);
   const names = await fsp.readdir(dir).catch(() => [] as string[]);
@@ -177,7 +179,7 @@ async function removeLeftovers(file: string): Promise<void> {
   for (const name of names.filter((entry) => pattern.test(entry))) {
     const target = path.join(dir, name);
     const stats = await fsp.lstat(target).catch(() => undefined);
-    if (stats !== undefined && now - stats.mtimeMs > LEFTOVER_AGE_MS) await fsp.rm(target, { force: true }).catch(() => undefined);
+    if (stats !== undefined && now - Math.max(stats.mtimeMs, stats.ctimeMs) > LEFTOVER_AGE_MS) await fsp.rm(target, { force: true }).catch(() => undefined);
   }
 }
 

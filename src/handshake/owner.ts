@@ -14,7 +14,7 @@ import {
   type VerifyOptions,
 } from '../options.js';
 import { type AuditEvent, type AuditListener, emitEvent } from './events.js';
-import { type KeyFileFormat, removeKeyFileIfHolds, signatureOf, writeKeyFile } from './keyfile.js';
+import { type KeyFileFormat, removeKeyFileIfHolds, removeLeftovers, signatureOf, writeKeyFile } from './keyfile.js';
 import { withLock } from './lock.js';
 import { KeyRing } from './ring.js';
 import { later } from './timer.js';
@@ -202,6 +202,9 @@ export class KeyOwner implements OtpVerifier {
         if (this.#keys.current === undefined) await this.#writeNew(adopt ? 'no valid key file to adopt' : 'start');
       });
     }
+    // A killed owner's temp file holds a key that was never used; nothing else would remove it
+    // when this owner adopts the file and does not rotate.
+    await removeLeftovers(this.path);
     // Queued behind this owner's own rotations, so that it never reads a file it is writing as if
     // someone else had.
     this.#watcher = new KeyFileWatcher(this.path, () => this.#serial(async () => this.#apply(await this.#source.refresh(), false)));
@@ -212,8 +215,9 @@ export class KeyOwner implements OtpVerifier {
     if (outcome === undefined) return;
     if (isLoaded(outcome)) {
       // A closing owner takes no new key: removeOnClose must judge the file by what it held.
-      if (this.#closing !== undefined) outcome.key.destroy();
-      else this.#install(outcome.key, outcome.mtimeMs, { type: 'load', message: `read a key from ${this.path}` });
+      if (this.#closing !== undefined) return outcome.key.destroy();
+      this.#install(outcome.key, outcome.mtimeMs, { type: 'load', message: `read a key from ${this.path}` });
+      this.#reportWideMode(outcome.mode);
     } else if (outcome.code === 'ERR_OTP_KEY_IO' && starting) {
       throw outcome;
     } else if (outcome.code !== 'ERR_OTP_KEY_MISSING') {
@@ -221,6 +225,20 @@ export class KeyOwner implements OtpVerifier {
       // one is reported and left alone; the next rotation replaces it.
       this.#reportError(outcome);
     }
+  }
+
+  /**
+   * A file found with more permissions than fileMode (written by hand, by `cp`, or chmod'ed) lets
+   * more users read the key than intended. It is used, since refusing it would stop the service,
+   * and reported as an error until a rotation writes the file again with fileMode.
+   */
+  #reportWideMode(mode: number): void {
+    const extra = mode & ~this.#fileMode & 0o777;
+    if (extra === 0) return;
+    const octal = (bits: number) => `0${bits.toString(8).padStart(3, '0')}`;
+    this.#reportError(
+      new Error(`the key file ${this.path} has mode ${octal(mode)}, wider than fileMode ${octal(this.#fileMode)}; the next rotation writes it with ${octal(this.#fileMode)}`),
+    );
   }
 
   #reportError(error: unknown): void {

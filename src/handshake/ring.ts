@@ -1,13 +1,18 @@
 // The keys a KeyOwner accepts: the current one, and those it replaced while their grace lasts.
 import type { TotpKey } from '../key.js';
 import { sameKey } from './source.js';
-import { later } from './timer.js';
+import { afterElapsed, type Elapsed } from './timer.js';
 import type { KeyTiming } from './types.js';
 
-/** A replaced key, accepted until `until` (ms since the Unix epoch). */
+/**
+ * A replaced key. It is accepted for codes timed before `until` (ms since the Unix epoch), and
+ * destroyed when `expiry` fires, after `grace` of elapsed time: a wall clock set back cannot
+ * stretch its life, a clock set forward ends it at once.
+ */
 interface Retained {
   key: TotpKey;
   until: number;
+  expiry: Elapsed;
 }
 
 // Rotating faster than the grace period (a burst of rotate() calls, several owners and the CLI)
@@ -15,11 +20,16 @@ interface Retained {
 // cost of a refused code.
 const MAX_RETAINED = 8;
 
+function destroy(old: Retained): void {
+  old.expiry.cancel();
+  old.key.destroy();
+}
+
 /** Destroys the keys `drop` picks and returns the others. */
 function retire(list: Retained[], drop: (old: Retained) => boolean): Retained[] {
   return list.filter((old) => {
     if (!drop(old)) return true;
-    old.key.destroy();
+    destroy(old);
     return false;
   });
 }
@@ -29,8 +39,6 @@ export class KeyRing {
   #current: TotpKey | undefined;
   #timing: KeyTiming | undefined;
   #retained: Retained[] = [];
-  // Wipes expired keys from memory; acceptance itself compares the verification time.
-  #expiryTimer: NodeJS.Timeout | undefined;
   /** The step offset of the last match. */
   delta = 0;
 
@@ -60,12 +68,16 @@ export class KeyRing {
     // A key coming back from retirement (an old file restored) is current again, not twice.
     this.#retained = retire(this.#retained, (old) => sameKey(old.key, key));
     if (previous !== undefined) {
-      this.#retained.unshift({ key: previous, until: Date.now() + this.#grace });
-      for (const dropped of this.#retained.splice(MAX_RETAINED)) dropped.key.destroy();
+      const retained: Retained = {
+        key: previous,
+        until: Date.now() + this.#grace,
+        expiry: afterElapsed(() => (this.#retained = retire(this.#retained, (old) => old === retained)), this.#grace),
+      };
+      this.#retained.unshift(retained);
+      for (const dropped of this.#retained.splice(MAX_RETAINED)) destroy(dropped);
     }
     this.#current = key;
     this.#timing = Object.freeze({ period: key.period, epoch: key.epoch });
-    this.#scheduleExpiry();
     return true;
   }
 
@@ -96,22 +108,10 @@ export class KeyRing {
 
   /** Destroys every key. */
   wipe(): void {
-    clearTimeout(this.#expiryTimer);
     this.#current?.destroy();
-    for (const old of this.#retained) old.key.destroy();
+    for (const old of this.#retained) destroy(old);
     this.#current = undefined;
     this.#timing = undefined;
     this.#retained = [];
-  }
-
-  #scheduleExpiry(): void {
-    clearTimeout(this.#expiryTimer);
-    if (this.#retained.length === 0) return;
-    const next = Math.min(...this.#retained.map((old) => old.until));
-    this.#expiryTimer = later(() => {
-      const now = Date.now();
-      this.#retained = retire(this.#retained, (old) => old.until <= now);
-      this.#scheduleExpiry();
-    }, next - Date.now());
   }
 }
