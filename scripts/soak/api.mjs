@@ -1,0 +1,55 @@
+// One API process of the soak (scripts/soak.mjs): a KeyOwner on the shared key file, rotating it
+// every 2 s, behind otpCheck on a real node:http server on 127.0.0.1. It tells the parent its
+// port, every key it writes (the key id only, a one-way fingerprint) and, once a second, how many
+// codes its guard refused (each one is retried by otpFetch, so these are not yet rejections).
+import { createServer } from 'node:http';
+
+import { KeyOwner } from 'totp-handshake';
+import { otpCheck } from 'totp-handshake/http';
+
+const [file, rotateEvery, grace] = process.argv.slice(2);
+const refused = {};
+
+const owner = await KeyOwner.start({
+  path: file,
+  rotateEvery: Number(rotateEvery),
+  // Unset: the library's default (two periods, 60 s), which is what the soak is meant to prove.
+  grace: grace === '' ? undefined : Number(grace),
+  onEvent: (event) => {
+    if (event.type === 'rotate') process.send({ type: 'rotate', keyId: event.keyId });
+    // A malformed key file, a failed write: never expected, reported so the parent fails the run.
+    if (event.type === 'error') process.send({ type: 'owner-error', reason: event.reason ?? 'io' });
+  },
+});
+
+const checkOtp = otpCheck({
+  owner,
+  // On loopback every client shares 127.0.0.1, so by address the default throttle would count all
+  // eight clients' failures together; in a deployment each thin client has its own address. Keying
+  // the throttle by the client process keeps the default maxFailures (20 per client per step)
+  // meaning what it means in production, and a 429 here would be a real finding.
+  clientKey: (req) => req.headers['x-soak-client'],
+  onEvent: (event) => {
+    if (event.ok === false) refused[event.reason] = (refused[event.reason] ?? 0) + 1;
+  },
+});
+
+const server = createServer((req, res) => {
+  if (checkOtp(req, res)) res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+});
+
+function stop() {
+  clearInterval(ticker);
+  server.close();
+  server.closeAllConnections();
+  owner.close().then(() => process.send({ type: 'stopped', refused }, () => process.exit(0)));
+}
+
+const ticker = setInterval(() => process.send({ type: 'refused', refused }), 1000);
+process.on('message', (message) => message === 'stop' && stop());
+// The parent went away (killed, crashed): nothing left to report to.
+process.on('disconnect', () => process.exit(1));
+// Ctrl-C reaches the whole process group: the parent decides when this process stops.
+process.on('SIGINT', () => {});
+
+server.listen(0, '127.0.0.1', () => process.send({ type: 'ready', port: server.address().port }));
