@@ -256,12 +256,16 @@ describe('the directory watcher', () => {
     const fake = fakeWatch(behaviour);
     const watcher = new KeyFileWatcher(file, async () => void changes++, { watch: fake.watch, pollInterval: 50 });
     closers.push(() => watcher.close());
-    await waitFor(() => changes === 1, 'the first look');
+    await waitFor(() => changes >= 1, 'the first look');
     await waitFor(() => !watcher.watching, 'polling');
+    // A look may report more often than the file changes (onChange re-reads and dedups); what
+    // matters is that each change is reported.
+    let seen = changes;
     replaceFile(file, 'two');
-    await waitFor(() => changes === 2, 'the change to be polled');
+    await waitFor(() => changes > seen, 'the change to be polled');
+    seen = changes;
     replaceFile(file, 'three');
-    await waitFor(() => changes === 3, 'the next change to be polled');
+    await waitFor(() => changes > seen, 'the next change to be polled');
     expect(fake.calls()).toBe(1);
   });
 
