@@ -23,9 +23,10 @@ using totp::KeyState;
 
 // One key. find_code writes the window's codes into `candidates`, which JavaScript reads (and
 // caches for the rest of the time step) through an Int32Array over this very memory. The memory
-// is the addon's, not an ArrayBuffer's: JavaScript cannot detach, shrink or free it behind the
-// addon's back (Node refuses to transfer externally backed buffers), so findCode needs no check.
-// Freed when the last of its holders (the three functions and the buffer) is collected.
+// is the addon's, not an ArrayBuffer's, so findCode writes it without asking JavaScript where
+// it is: whatever happens to the ArrayBuffer (Node 20 copies an external buffer named in a
+// transfer list rather than detaching it; the TypeScript layer never hands it out), the memory
+// stays valid until the last of its holders (the three functions and the buffer) is collected.
 struct NativeKey {
   KeyState state;
   int32_t candidates[totp::kMaxCandidates] = {};
@@ -55,20 +56,29 @@ NativeKey* live_key(const Napi::CallbackInfo& info) {
   return key;
 }
 
+// Reads a whole-number argument. Node-API's conversion does not throw: a non-number is reported
+// by status, a finite number beyond int64 saturates, and NaN or an infinity reads as 0.
+bool int64_arg(const Napi::CallbackInfo& info, std::size_t index, int64_t* out) {
+  return napi_get_value_int64(info.Env(), info[index], out) == napi_ok;
+}
+
 // findCode(counter, code, window) -> index of the matching candidate, or -1.
 // Candidate i is the step counter + delta(i), with delta = 0, -1, +1, -2, +2, ...
 Napi::Value FindCode(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   NativeKey* key = live_key(info);
   if (key == nullptr) return env.Undefined();
-  const int64_t counter = info[0].As<Napi::Number>().Int64Value();
-  const uint32_t code = info[1].As<Napi::Number>().Uint32Value();
-  const int32_t window = info[2].As<Napi::Number>().Int32Value();
-  if (counter < 0 || window < 0 || window > totp::kMaxWindow) {
-    Napi::RangeError::New(env, "findCode: counter or window out of range").ThrowAsJavaScriptException();
+  int64_t counter = 0, code = 0, window = 0;
+  if (!int64_arg(info, 0, &counter) || !int64_arg(info, 1, &code) || !int64_arg(info, 2, &window)) {
+    Napi::TypeError::New(env, "findCode(counter, code, window) takes three numbers").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  return Napi::Number::New(env, totp::find_code(key->state, counter, code, window, key->candidates));
+  if (counter < 0 || code < 0 || code >= 100000000 || window < 0 || window > totp::kMaxWindow) {
+    Napi::RangeError::New(env, "findCode: counter, code or window out of range").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Number::New(
+      env, totp::find_code(key->state, counter, static_cast<uint32_t>(code), static_cast<int>(window), key->candidates));
 }
 
 // codeAt(counter) -> the code for that counter, as a number.
@@ -76,7 +86,11 @@ Napi::Value CodeAt(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   NativeKey* key = live_key(info);
   if (key == nullptr) return env.Undefined();
-  const int64_t counter = info[0].As<Napi::Number>().Int64Value();
+  int64_t counter = 0;
+  if (!int64_arg(info, 0, &counter)) {
+    Napi::TypeError::New(env, "codeAt(counter) takes a number").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
   if (counter < 0) {
     Napi::RangeError::New(env, "codeAt: counter out of range").ThrowAsJavaScriptException();
     return env.Undefined();
@@ -160,8 +174,14 @@ Napi::Value UseCpuExtensions(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Bumped whenever the functions above change their arguments or results: the TypeScript layer
+// refuses an addon built from other sources (a stale build/ or prebuild) rather than misuse it.
+constexpr uint32_t kInterfaceVersion = 2;
+
+// Runs once per environment (the main thread and each worker). The hash cores are chosen on first
+// use, process-wide, so a worker loading the addon does not undo a choice made elsewhere.
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  totp::select_cores(true);
+  exports.Set("interfaceVersion", Napi::Number::New(env, kInterfaceVersion));
   exports.Set("createKey", Napi::Function::New(env, CreateKey, "createKey"));
   exports.Set("cpu", Napi::Function::New(env, Cpu, "cpu"));
   exports.Set("useCpuExtensions", Napi::Function::New(env, UseCpuExtensions, "useCpuExtensions"));

@@ -214,7 +214,7 @@ int fill_slots(const KeyState& key, int64_t counter, uint32_t code, int begin, i
       candidates[slot] = kNoCode;
       continue;
     }
-    // Unsigned: the counter may be INT64_MAX (the addon saturates larger JS numbers), and
+    // Unsigned: the counter may be INT64_MAX (Node-API saturates larger finite numbers), and
     // counter + distance must not be a signed overflow.
     counters[count] = slot % 2 == 1 ? static_cast<uint64_t>(counter - distance)
                                     : static_cast<uint64_t>(counter) + static_cast<uint64_t>(distance);

@@ -48,6 +48,7 @@ export function decodeBase32(text: string): Uint8Array {
     }
     const value = c < 128 ? (VALUES[c] as number) : -1;
     if (value < 0 || padding) {
+      out.fill(0); // what was decoded so far is part of a secret
       const what = value < 0 ? 'an invalid base32 character' : 'base32 data after padding';
       throw new OtpError('ERR_OTP_BASE32', `${what} at position ${i}`);
     }
@@ -63,6 +64,7 @@ export function decodeBase32(text: string): Uint8Array {
   // counts cannot come from any byte string.
   const rest = symbols % 8;
   if (rest === 1 || rest === 3 || rest === 6) {
+    out.fill(0);
     throw new OtpError('ERR_OTP_BASE32', `a base32 secret cannot have ${symbols} symbols`);
   }
   return out.subarray(0, length);

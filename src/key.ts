@@ -68,7 +68,8 @@ let construct: (secret: Uint8Array, options: ResolvedTotpOptions, engine: Engine
  * @example
  * ```ts
  * const key = TotpKey.fromBase32('JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP');
- * key.verify(req.headers['x-otp']); // true within ±1 step (30 s) of the sender's clock
+ * const code = req.headers['x-otp'];
+ * const ok = typeof code === 'string' && key.verify(code); // within ±1 step (30 s) of the sender's clock
  * ```
  */
 export class TotpKey {
@@ -196,7 +197,9 @@ export class TotpKey {
       timeMs = resolveTime(at);
     }
     const value = parseCode(code, this.digits);
-    if (value < 0) return null;
+    // Before the key's epoch there is no step, so no code is valid: a clock set back, or a key
+    // made to start later, refuses codes rather than throwing on a request path.
+    if (value < 0 || timeMs < this.#epochMs) return null;
     const counter = this.#counterAt(timeMs);
     const slots = 2 * window + 1;
     if (counter === this.#cachedCounter) {

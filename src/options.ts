@@ -55,7 +55,9 @@ export function resolveTotpOptions(options: TotpOptions | undefined): ResolvedTo
   if (!Number.isInteger(period) || period < 1 || period > MAX_PERIOD) {
     fail(`period must be a whole number of seconds from 1 to ${MAX_PERIOD}`);
   }
-  if (!Number.isSafeInteger(epoch) || epoch < 0) fail('epoch must be a whole number of seconds, 0 or more');
+  if (!Number.isSafeInteger(epoch) || epoch < 0 || epoch > MAX_TIME_MS / 1000) {
+    fail(`epoch must be a whole number of seconds, from 0 to ${MAX_TIME_MS / 1000}`);
+  }
   return Object.freeze({ algorithm, digits, period, epoch });
 }
 

@@ -41,13 +41,6 @@ export function parseOtpauthUri(uri: string): ParsedUri {
   }
   const secretText = url.searchParams.get('secret');
   if (!secretText) fail('the URI has no secret parameter');
-  let secret: Uint8Array;
-  try {
-    secret = decodeBase32(secretText);
-  } catch (error) {
-    throw new OtpError('ERR_OTP_URI', `the secret parameter is not base32 (${(error as Error).message})`);
-  }
-
   const options: TotpOptions = {};
   const algorithm = url.searchParams.get('algorithm');
   if (algorithm !== null) {
@@ -71,6 +64,13 @@ export function parseOtpauthUri(uri: string): ParsedUri {
     label = decodeURIComponent(url.pathname.replace(/^\//, ''));
   } catch {
     fail('the URI label is not valid percent-encoding');
+  }
+  // Decoded last, once nothing else can fail: no bytes of a secret are left behind by an error.
+  let secret: Uint8Array;
+  try {
+    secret = decodeBase32(secretText);
+  } catch (error) {
+    throw new OtpError('ERR_OTP_URI', `the secret parameter is not base32 (${(error as Error).message})`);
   }
   return { secret, options: resolved, label, issuer: url.searchParams.get('issuer') ?? undefined };
 }

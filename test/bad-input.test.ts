@@ -82,8 +82,17 @@ describe.each(engineCases)('$name engine', ({ engine, setUp, tearDown }) => {
     expect(() => key.destroy()).not.toThrow();
   });
 
-  it('throws ERR_OTP_OPTIONS when the time is before the key epoch', () => {
-    const key = keyOn(engine, secret, { epoch: 2_000_000_000 });
-    expect(() => key.verify('123456', { timeMs: T })).toThrow(expect.objectContaining({ code: 'ERR_OTP_OPTIONS' }));
+  it('refuses every code before the key epoch (there is no step yet), and only generate() throws', () => {
+    const epoch = 2_000_000_000;
+    const key = keyOn(engine, secret, { epoch });
+    const first = key.generate(epoch * 1000);
+    for (const timeMs of [T, epoch * 1000 - 1]) {
+      expect(key.verify(first, { timeMs })).toBe(false);
+      expect(key.check(first, { timeMs, window: 10 })).toBeNull();
+      expect(key.verify('abc', { timeMs })).toBe(false);
+      expect(() => key.generate(timeMs)).toThrow(expect.objectContaining({ code: 'ERR_OTP_OPTIONS' }));
+    }
+    expect(key.verify(first)).toBe(false); // now, a key that starts in 2033
+    expect(key.check(first, { timeMs: epoch * 1000 })).toBe(0);
   });
 });

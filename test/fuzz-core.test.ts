@@ -340,7 +340,7 @@ describe.each(engineCases)('$name engine: codes and options under fuzzing', ({ e
     key.destroy();
   });
 
-  it('answers any options within the time range, or throws ERR_OTP_OPTIONS exactly when they are out of range, never quoting the code', () => {
+  it('answers any options within the time range (null before the epoch), or throws ERR_OTP_OPTIONS exactly when they are out of range, never quoting the code', () => {
     const p: KeyParameters = { secret: new Uint8Array(32).fill(9), algorithm: 'SHA256', digits: 8, period: 30, epoch: 1000 };
     const key = keyOn(engine, p.secret, p);
     const windowValue = fc.oneof(fc.integer({ min: -3, max: 13 }), fc.double(), fc.constantFrom(undefined, null, '1', true, 1n, [1], {}));
@@ -354,11 +354,14 @@ describe.each(engineCases)('$name engine: codes and options under fuzzing', ({ e
         const at = typeof timeMs === 'number' && Number.isFinite(timeMs) && timeMs >= 1_000_000 ? timeMs : 1_700_000_000_000;
         const code = exact ? hotp(p.secret, p.algorithm, p.digits, Math.floor((at - 1_000_000) / 30_000)) : '12345678';
         const windowOk = window === undefined || (Number.isInteger(window) && (window as number) >= 0 && (window as number) <= 10);
-        const timeOk = timeMs === undefined || (typeof timeMs === 'number' && Number.isFinite(timeMs) && timeMs >= 1_000_000);
+        const timeOk = timeMs === undefined || (typeof timeMs === 'number' && timeMs >= 0 && timeMs <= MAX_TIME_MS);
+        const beforeEpoch = typeof timeMs === 'number' && timeMs < 1_000_000;
         const got = outcome(() => key.check(code, { window, timeMs } as never));
         if (windowOk && timeOk) {
           expect(got.error).toBeUndefined();
-          if (timeMs !== undefined) expect(got.value).toBe(modelCheck(code, p, timeMs as number, (window as number | undefined) ?? 1));
+          // Before the epoch there is no step: every code is refused, none throws.
+          if (beforeEpoch) expect(got.value).toBeNull();
+          else if (timeMs !== undefined) expect(got.value).toBe(modelCheck(code, p, timeMs as number, (window as number | undefined) ?? 1));
         } else {
           expect(isOtpError(got.error, 'ERR_OTP_OPTIONS'), String(got.error)).toBe(true);
           expect((got.error as Error).message).not.toContain(code);
@@ -370,8 +373,8 @@ describe.each(engineCases)('$name engine: codes and options under fuzzing', ({ e
   });
 });
 
-// Two gaps found by this file's properties, kept as expected failures until src/ closes them:
-describe('option checking at the edges (found by the issue-6 review, fixed)', () => {
+// Two gaps this file's properties found, fixed in src/ and kept as regressions:
+describe('option checking at the edges', () => {
   it('treats a timeMs past the ECMAScript time range as a bad option on every engine (js throws RangeError, native saturates the step)', () => {
     const secret = new Uint8Array(20).fill(1);
     const engines = nativeEngine === undefined ? [jsEngine] : [jsEngine, nativeEngine];

@@ -42,8 +42,9 @@ describe('creating keys refuses', () => {
     [{ period: 0 }, 'period must be a whole number of seconds'],
     [{ period: 1.5 }, 'period must be a whole number of seconds'],
     [{ period: 2 ** 31 }, 'period must be a whole number of seconds'],
-    [{ epoch: -1 }, 'epoch must be a whole number of seconds, 0 or more'],
-    [{ epoch: 0.5 }, 'epoch must be a whole number of seconds, 0 or more'],
+    [{ epoch: -1 }, 'epoch must be a whole number of seconds, from 0 to 8640000000000'],
+    [{ epoch: 0.5 }, 'epoch must be a whole number of seconds, from 0 to 8640000000000'],
+    [{ epoch: 8.64e12 + 1 }, 'epoch must be a whole number of seconds, from 0 to 8640000000000'],
     ['SHA1', 'TOTP options must be an object'],
   ])('options %j, with ERR_OTP_OPTIONS', (options, message) => {
     const error = errorOf(() => TotpKey.fromBase32(SECRET, options as never));

@@ -2,12 +2,14 @@
 // Each case runs in a fresh Node process, as the choice is made once at load.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { backend, engineInfo } from 'totp-handshake';
 import { nativeEngine } from '../dist/engine/index.js';
+import { type Addon, checkAddon } from '../dist/engine/native.js';
 import { inCi } from './helpers/engines.js';
 
 const root = path.resolve(__dirname, '..');
@@ -76,5 +78,31 @@ describe('engine choice', () => {
       { cwd: root, encoding: 'utf8' },
     );
     expect(out.trim()).toBe('true');
+  });
+});
+
+describe('the addon check at load', () => {
+  const require_ = createRequire(__filename);
+  const addon = () => require_('node-gyp-build')(root) as Addon;
+
+  it('refuses an addon built from other sources (a stale build/ or prebuild), saying how to fix it', () => {
+    for (const interfaceVersion of [undefined, 1, 3]) {
+      expect(() => checkAddon({ ...addon(), interfaceVersion } as Addon)).toThrow(/built from other sources .*npm rebuild totp-handshake/);
+    }
+  });
+
+  it('refuses an addon that gets an RFC 6238 answer wrong, for any of the three algorithms', () => {
+    for (const broken of [0, 1, 2]) {
+      const real = addon();
+      const createKey: Addon['createKey'] = (algorithm, secret, digits) => {
+        const key = real.createKey(algorithm, secret, digits);
+        return algorithm === broken ? { ...key, codeAt: (counter: number) => (key.codeAt(counter) + 1) % 1e8 } : key;
+      };
+      expect(() => checkAddon({ ...real, createKey })).toThrow('the native addon failed its RFC 6238 self-test');
+    }
+  });
+
+  it('accepts the addon built from these sources', () => {
+    expect(() => checkAddon(addon())).not.toThrow();
   });
 });

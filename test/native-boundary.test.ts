@@ -81,6 +81,36 @@ describe.runIf(nativeEngine !== undefined)('the native addon at its boundary', (
     key.destroy();
   });
 
+  it('refuses arguments that are not numbers with a TypeError, and codes outside 0..10^8-1 with a RangeError, before computing', () => {
+    const key = create();
+    const { candidates } = key;
+    key.findCode(5, 0, 1);
+    const before = Array.from(candidates);
+    for (const args of [['5', 0, 1], [5, '0', 1], [5, 0, '1'], [5, 0], [undefined, 0, 1], [5n, 0, 1]]) {
+      expect(errorOf(() => (key.findCode as (...a: unknown[]) => unknown)(...args))).toBeInstanceOf(TypeError);
+    }
+    expect(errorOf(() => (key.codeAt as (...a: unknown[]) => unknown)('5'))).toBeInstanceOf(TypeError);
+    // 2^32 + a real code would match it if the code were read modulo 2^32.
+    for (const code of [-1, 1e8, 2 ** 32 + (candidates[0] as number)]) {
+      expect(errorOf(() => key.findCode(5, code, 1))).toBeInstanceOf(RangeError);
+    }
+    expect(Array.from(candidates)).toEqual(before);
+    key.destroy();
+  });
+
+  it('keeps the process-wide choice of hash cores when a worker thread loads the addon', async () => {
+    const { Worker } = await import('node:worker_threads');
+    addon.useCpuExtensions(false);
+    try {
+      const worker = new Worker(`require(${JSON.stringify(require.resolve('../dist/engine/index.js'))}); require('node:worker_threads').parentPort.postMessage('loaded');`, { eval: true });
+      await new Promise((resolve, reject) => worker.once('message', resolve).once('error', reject));
+      await worker.terminate();
+      expect(addon.cpu().sha1).toBe('portable');
+    } finally {
+      addon.useCpuExtensions(true);
+    }
+  });
+
   it('refuses a secret of the wrong type, and an unknown algorithm or digit count', () => {
     const bad: [unknown, unknown, unknown][] = [
       [0, 'secret', 6],

@@ -1,7 +1,7 @@
 // Test what we publish: pack the package, install the tarball into a fresh project the way a
 // user does, and load it by ESM and CommonJS, with types, through every subpath export.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,8 +21,16 @@ beforeAll(() => {
   const stage = path.join(work, 'stage');
   mkdirSync(stage);
   for (const entry of pkg.files as string[]) {
-    if (entry === 'prebuilds') continue;
-    cpSync(path.join(root, entry), path.join(stage, entry), { recursive: true });
+    if (entry === 'prebuilds' || !existsSync(path.join(root, path.dirname(entry)))) continue;
+    if (!entry.includes('*')) {
+      cpSync(path.join(root, entry), path.join(stage, entry), { recursive: true });
+      continue;
+    }
+    // A glob in one directory (native/*.cc): npm pack applies it again on the copy.
+    const dir = path.dirname(entry);
+    const pattern = new RegExp(`^${path.basename(entry).replace(/[.]/g, '\\.').replace(/\*/g, '[^/]*')}$`);
+    mkdirSync(path.join(stage, dir), { recursive: true });
+    for (const name of readdirSync(path.join(root, dir)).filter((n) => pattern.test(n))) cpSync(path.join(root, dir, name), path.join(stage, dir, name));
   }
   cpSync(path.join(root, 'package.json'), path.join(stage, 'package.json'));
   const name = npm(['pack', '--ignore-scripts', '--pack-destination', work], stage).trim().split('\n').pop()!;
@@ -56,13 +64,15 @@ function probe(dir: string, type: 'cjs' | 'esm') {
 }
 
 describe('the packed package', () => {
-  it('ships the sources to compile, the built library and no test or bench files', () => {
+  it('ships the sources to compile, the built library, the licence and no test or bench files', () => {
     const files = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).split('\n');
     expect(files).toContain('package/binding.gyp');
     expect(files).toContain('package/native/addon.cc');
     expect(files).toContain('package/dist/index.js');
     expect(files).toContain('package/dist/esm/index.mjs');
-    expect(files.some((f) => f.startsWith('package/test/') || f.startsWith('package/bench/') || f.startsWith('package/src/'))).toBe(false);
+    expect(files).toContain('package/LICENSE');
+    const unwanted = ['package/test/', 'package/bench/', 'package/src/', 'package/native/test/'];
+    expect(files.filter((f) => unwanted.some((prefix) => f.startsWith(prefix)))).toEqual([]);
   });
 
   describe('installed with its install script', () => {

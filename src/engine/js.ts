@@ -18,7 +18,10 @@ class JsKey implements EngineKey {
   readonly #counterBytes = Buffer.alloc(8);
 
   constructor(algorithm: AlgorithmId, secret: Uint8Array, digits: number) {
-    this.#secret = Buffer.from(secret);
+    // A buffer of its own: Buffer.from would place a small secret in Node's shared 8 KiB pool,
+    // readable through the .buffer of any other pooled Buffer and never wiped by destroy().
+    this.#secret = Buffer.allocUnsafeSlow(secret.length);
+    this.#secret.set(secret);
     this.#hash = HASHES[algorithm];
     this.#modulus = MODULI[digits] as number;
   }
