@@ -216,9 +216,22 @@ async function main(argv: string[]): Promise<number> {
   return command.run(values, parsed.positionals);
 }
 
+// A reader that stops early (`totp-handshake code --key K | head -c0`) closes the pipe: the write
+// fails with EPIPE, emitted as an 'error' event that would otherwise crash the process with a
+// stack trace. There is no one left to read the output: exit quietly with the command's status.
+// Any other output error is one line on stderr (if it still works) and exit 2.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') return;
+  process.exitCode = EXIT_ERROR;
+  complain(`cannot write the output (${error.code ?? error.message})`);
+});
+// A closed stderr leaves nowhere to say anything; the exit code still tells.
+process.stderr.on('error', () => undefined);
+
 main(process.argv.slice(2)).then(
   (code) => {
-    process.exitCode = code;
+    // An output error already set 2: keep it.
+    if (process.exitCode !== EXIT_ERROR) process.exitCode = code;
   },
   (error: unknown) => {
     if (error instanceof UsageError) {

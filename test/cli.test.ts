@@ -127,6 +127,33 @@ describe('code and verify', () => {
   });
 });
 
+describe('a reader that closes the pipe early (`code --key K | head -c0`)', () => {
+  /** Runs the command with its stdout pipe closed on this side before it writes: its write fails with EPIPE. */
+  async function runClosed(...args: string[]): Promise<{ status: number | null; stderr: string }> {
+    const child = spawn(process.execPath, [cli, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout!.destroy();
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const [status] = (await once(child, 'close')) as [number | null];
+    return { status, stderr };
+  }
+
+  it.each([
+    ['code', ['code', '--key', 'otp.key'], 0],
+    ['verify (valid)', ['verify', '', '--key', 'otp.key'], 0],
+    ['verify (invalid)', ['verify', '000000', '--key', 'otp.key', '--window', '0'], 1],
+    ['rotate', ['rotate', '--key', 'otp.key'], 0],
+  ])('%s exits quietly with its own status, no stack trace', async (_, args, status) => {
+    writeFileSync(file, `${SECRET}\n`, { mode: 0o600 });
+    const key = fileKey();
+    const argv = args.map((arg) => (arg === '' ? key.generate() : arg));
+    // 000000 is the current code once in a million: then verify says valid.
+    const expected = argv[1] === '000000' && key.check('000000', { window: 0 }) !== null ? 0 : status;
+    const result = await runClosed(...argv);
+    expect(result).toEqual({ status: expected, stderr: status === 1 ? 'totp-handshake: invalid code\n' : '' });
+  });
+});
+
 describe('mistakes: exit 2, one line on stderr, no stack trace', () => {
   it.each([
     [[], "a command is needed (see 'totp-handshake --help')"],

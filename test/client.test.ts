@@ -24,18 +24,24 @@ let received: Received[];
 let statuses: number[];
 /** A guard in front of the scripted answers: false when it has answered. */
 let handler: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
+/** The WWW-Authenticate of a scripted 401 (by default the guard's); undefined: none, as a handler's own 401. */
+let challenge: string | undefined;
+const GUARD_CHALLENGE = 'OTP error="invalid"';
 
 beforeEach(async () => {
   received = [];
   statuses = [200];
   handler = undefined;
+  challenge = GUARD_CHALLENGE;
   server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     received.push({ method: req.method ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('latin1') });
     if (handler !== undefined && !handler(req, res)) return;
     const status = statuses[Math.min(received.length, statuses.length) - 1] as number;
-    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ status }));
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (status === 401 && challenge !== undefined) headers['www-authenticate'] = challenge;
+    res.writeHead(status, headers).end(JSON.stringify({ status }));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/secure`;
@@ -150,6 +156,136 @@ describe('otpFetch', () => {
     expect(received.map((r) => r.body)).toEqual(['streamed']);
     expect(codes.reloads).toBe(0);
   });
+
+  it('keeps the request body for the retry when init.body is null or undefined on a Request input', async () => {
+    for (const body of [null, undefined]) {
+      statuses = [401, 200];
+      received = [];
+      const request = new Request(url, { method: 'POST', body: 'request body' });
+      const response = await otpFetch(source(), request, { body });
+      expect(response.status).toBe(200);
+      expect(received.map((r) => [r.method, r.body])).toEqual([
+        ['POST', 'request body'],
+        ['POST', 'request body'],
+      ]);
+    }
+  });
+
+  it('takes a Request of another fetch implementation (not instanceof Request) with its headers and body', async () => {
+    statuses = [401, 200];
+    const real = new Request(url, { method: 'PUT', body: 'foreign body', headers: { 'x-trace': 'f' } });
+    // What a Request of a second copy of undici looks like from here: the same shape, another class.
+    const foreign = { clone: () => real.clone() };
+    for (const name of ['url', 'method', 'headers', 'body', 'redirect', 'signal'] as const) {
+      Object.defineProperty(foreign, name, { get: () => real[name], enumerable: true });
+    }
+    expect(foreign instanceof Request).toBe(false);
+    expect((await otpFetch(source(), foreign as unknown as Request)).status).toBe(200);
+    expect(received.map((r) => [r.method, r.body, r.headers['x-trace'], r.headers['x-otp']])).toEqual([
+      ['PUT', 'foreign body', 'f', '100000'],
+      ['PUT', 'foreign body', 'f', '100001'],
+    ]);
+  });
+});
+
+describe('otpFetch and a 401 the guard did not send', () => {
+  it('returns a POST\'s 401 without the OTP challenge as it is: the handler ran once', async () => {
+    challenge = undefined;
+    statuses = [401, 200];
+    const codes = source();
+    const response = await otpFetch(codes, url, { method: 'POST', body: 'charge the card' });
+    expect(response.status).toBe(401);
+    expect(await response.json()).toEqual({ status: 401 });
+    expect(received).toHaveLength(1);
+    expect(codes.reloads).toBe(0);
+  });
+
+  it.each(['Basic realm="api"', 'Bearer error="invalid_token"', 'Basic realm="OTP, otp"', 'Basic otp="1"', 'Basic otp = 1', 'OTPX error="x"'])(
+    'does not retry a POST whose 401 challenges with %s only',
+    async (value) => {
+      challenge = value;
+      statuses = [401, 200];
+      expect((await otpFetch(source(), url, { method: 'POST', body: 'x' })).status).toBe(401);
+      expect(received).toHaveLength(1);
+    },
+  );
+
+  it.each(['OTP error="invalid"', 'otp', 'Basic realm="a, b", OTP error="missing"', 'Bearer realm="x",otp error="invalid"'])(
+    'retries a POST once when the 401 challenges with %s',
+    async (value) => {
+      challenge = value;
+      statuses = [401, 200];
+      expect((await otpFetch(source(), url, { method: 'POST', body: 'x' })).status).toBe(200);
+      expect(received).toHaveLength(2);
+    },
+  );
+
+  it.each(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'get', 'put'])('retries an idempotent %s once after any 401', async (method) => {
+    challenge = undefined;
+    statuses = [401, 200];
+    const codes = source();
+    expect((await otpFetch(codes, url, { method })).status).toBe(200);
+    expect(received.map((r) => r.method)).toEqual([method.toUpperCase(), method.toUpperCase()]);
+    expect(codes.reloads).toBe(1);
+  });
+
+  it.each(['POST', 'PATCH'])('does not retry %s given as a Request input after a 401 without the challenge', async (method) => {
+    challenge = undefined;
+    statuses = [401, 200];
+    expect((await otpFetch(source(), new Request(url, { method, body: 'x' }))).status).toBe(401);
+    expect(received).toHaveLength(1);
+  });
+});
+
+describe('otpFetch and redirects', () => {
+  let other: Server;
+  let otherUrl: string;
+  let otherReceived: IncomingHttpHeaders[];
+
+  beforeEach(async () => {
+    otherReceived = [];
+    // Another port on 127.0.0.1: another origin.
+    other = createServer((req, res) => {
+      otherReceived.push(req.headers);
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"other":true}');
+    });
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    otherUrl = `http://127.0.0.1:${(other.address() as AddressInfo).port}/elsewhere`;
+    handler = (_req, res) => {
+      res.writeHead(302, { location: otherUrl }).end();
+      return false;
+    };
+  });
+
+  afterEach(async () => {
+    other.closeAllConnections();
+    await new Promise((resolve) => other.close(resolve));
+  });
+
+  it('returns a 3xx to the caller instead of sending the code to another origin', async () => {
+    for (const input of [url, new URL(url), new Request(url)]) {
+      received = [];
+      const response = await otpFetch(source(), input);
+      expect(response.status).toBe(302);
+      expect(response.headers.get('location')).toBe(otherUrl);
+      expect(received).toHaveLength(1);
+    }
+    expect(otherReceived).toEqual([]);
+  });
+
+  it('keeps a Request\'s own redirect: error', async () => {
+    await expect(otpFetch(source(), new Request(url, { redirect: 'error' }))).rejects.toThrow(TypeError);
+    expect(otherReceived).toEqual([]);
+  });
+
+  it('follows the redirect, X-OTP and all, only when the caller asks for redirect: follow', async () => {
+    const response = await otpFetch(source(), url, { redirect: 'follow' });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ other: true });
+    // The risk the caller takes: fetch strips Authorization and Cookie on a cross-origin redirect, not X-OTP.
+    expect(otherReceived).toHaveLength(1);
+    expect(otherReceived[0]?.['x-otp']).toBe('100000');
+  });
 });
 
 describe('otpFetch across a key rotation', () => {
@@ -172,6 +308,28 @@ describe('otpFetch across a key rotation', () => {
       const response = await otpFetch(reader, url, { method: 'POST', body: '{"n":1}' });
       expect(response.status).toBe(200);
       expect(received).toHaveLength(2);
+      // The guard's 401 carries the challenge that made the POST safe to send again.
+      received = [];
+      const stale = await fetch(url, { method: 'POST', body: '{"n":2}', headers: { 'X-OTP': 'stale' } });
+      expect(stale.status).toBe(401);
+      expect(stale.headers.get('www-authenticate')).toBe('OTP error="invalid"');
+    } finally {
+      reader.close();
+      await owner.close();
+    }
+  });
+
+  it('does not send a POST again when the guard let it through and the handler answered 401 itself', async () => {
+    const owner = await KeyOwner.start({ path: shared.file });
+    const reader = await KeyReader.open({ path: shared.file, watch: false });
+    try {
+      handler = otpCheck({ owner });
+      challenge = undefined;
+      statuses = [401, 200];
+      const response = await otpFetch(reader, url, { method: 'POST', body: '{"n":1}' });
+      expect(response.status).toBe(401);
+      expect(response.headers.get('www-authenticate')).toBeNull();
+      expect(received).toHaveLength(1);
     } finally {
       reader.close();
       await owner.close();

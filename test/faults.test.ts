@@ -3,10 +3,11 @@
 // forwards and backwards under TotpKey's step cache and KeyOwner's grace and rotation schedule,
 // an owner process killed with SIGKILL in the middle of a rotation, and a full disk under a
 // KeyOwner.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -16,6 +17,7 @@ import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { KeyOwner, KeyReader, TotpKey } from 'totp-handshake';
+import { acquireLock } from '../dist/handshake/lock.js';
 import { engineCases, keyOn } from './helpers/engines.js';
 import { Events, expectNoSecrets, replaceFile, root, secretsOf, tempDir, tryMount, unmount, waitFor } from './helpers/handshake-fs.js';
 
@@ -89,9 +91,11 @@ describe('a key file with too wide a mode', () => {
   });
 
   it.each([
+    // Readable by more users than fileMode says, but writable by none: used. A file others can
+    // write is not trusted at all (see 'a key file another user could have put there').
     ['0644', 'the default 0600', 0o644, undefined, 0o600, 'mode 0644, wider than fileMode 0600'],
-    ['0666', 'the default 0600', 0o666, undefined, 0o600, 'mode 0666, wider than fileMode 0600'],
-    ['0666', 'fileMode 0640', 0o666, 0o640, 0o640, 'mode 0666, wider than fileMode 0640'],
+    ['0604', 'the default 0600', 0o604, undefined, 0o600, 'mode 0604, wider than fileMode 0600'],
+    ['0644', 'fileMode 0640', 0o644, 0o640, 0o640, 'mode 0644, wider than fileMode 0640'],
   ])('KeyOwner adopts a %s file as it is, reporting it, and its next rotation writes %s', async (_mode, _written, mode, fileMode, written, message) => {
     writeFileSync(file, `${SECRET}\n`);
     chmodSync(file, mode);
@@ -126,14 +130,14 @@ describe('a key file with too wide a mode', () => {
     const owner = await startOwner();
     const key = fileKey();
     events.mark();
-    chmodSync(file, 0o666);
+    chmodSync(file, 0o644);
     // A wrong code makes the owner look at the file at once (a chmod makes a new version of it).
     expect(owner.check(key.generate(Date.now() + 5 * PERIOD_MS))).toMatchObject({ ok: false, reason: 'invalid' });
     const report = await events.next('error');
     expect(report).toMatchObject({ keyId: key.id });
-    expect(report.message).toContain('mode 0666, wider than fileMode 0600');
+    expect(report.message).toContain('mode 0644, wider than fileMode 0600');
     expect(owner.check(key.generate())).toMatchObject({ ok: true, keyId: key.id });
-    expect(modeOf(file)).toBe(0o666);
+    expect(modeOf(file)).toBe(0o644);
     await owner.rotate();
     expect(modeOf(file)).toBe(0o600);
   });
@@ -587,5 +591,183 @@ describe('a full disk under a KeyOwner (ENOSPC, a 16 KiB tmpfs: four pages)', ()
     // The event comes from under the lock, which is released right after.
     await waitFor(() => readdirSync(small).length === 1, 'the lock to be released');
     expect(readdirSync(small)).toEqual(['otp.key']);
+  });
+});
+
+// ---- a key file or lock another user planted ---------------------------------------------------
+
+// Anyone who can write in the key directory (a shared, sticky /tmp-like one) could put a key there
+// for an owner to adopt, or a lock that never frees itself. An owner trusts only a regular file at
+// the path itself, owned by its own user and writable by no other; the lock code never blocks on
+// what it finds at the lock path and never waits for ever.
+const NOBODY = 65534;
+const isRoot = process.geteuid?.() === 0;
+const SECOND = 1_000;
+
+/** Resolves to what `promise` settles with, or 'timed out' after `ms`. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | 'timed out'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timed out'>((resolve) => (timer = setTimeout(() => resolve('timed out'), ms)));
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+describe('a key file another user could have put there (KeyOwner trusts only its own)', () => {
+  const plant: [string, () => void, string][] = [
+    ['owned by another uid', () => chownSync(file, NOBODY, NOBODY), `it is owned by uid ${NOBODY}, not by this process's uid ${process.geteuid?.()}`],
+    ['writable by the group', () => chmodSync(file, 0o620), 'it is writable by group (mode 0620)'],
+    ['writable by others', () => chmodSync(file, 0o606), 'it is writable by others (mode 0606)'],
+    [
+      'a symbolic link',
+      () => {
+        const target = path.join(dir, 'elsewhere.key');
+        writeFileSync(target, `${SECRET}\n`, { mode: 0o600 });
+        rmSync(file);
+        symlinkSync(target, file);
+      },
+      'it is a symbolic link',
+    ],
+  ];
+
+  it.each(plant)('at start, a file %s is not adopted: reported, and a new key written over it', async (_, setUp, why) => {
+    if (!isRoot) return;
+    writeFileSync(file, `${SECRET}\n`, { mode: 0o600 });
+    setUp();
+    const owner = await startOwner();
+    expect(owner.verify('287082', { timeMs: 59_000 })).toBe(false);
+    expect(events.all.map((event) => event.type)).toEqual(['error', 'rotate']);
+    expect(events.all[0]).toMatchObject({ reason: 'malformed', message: `the key file ${file} is not trusted: ${why}; an owner uses only a regular file of its own user that no other user can write` });
+    const stats = lstatSync(file);
+    expect(stats.isFile()).toBe(true);
+    expect({ uid: stats.uid, mode: stats.mode & 0o777 }).toEqual({ uid: process.geteuid?.(), mode: 0o600 });
+    expect(fileKey().id).toBe(owner.keyId);
+    // A symbolic link is replaced, never written through.
+    if (why.includes('symbolic')) expect(readFileSync(path.join(dir, 'elsewhere.key'), 'latin1')).toBe(`${SECRET}\n`);
+    expectNoSecrets(events.all, secretsOf([fileKey(), TotpKey.fromBase32(SECRET)]));
+  });
+
+  it.each(plant)('while running, a new file %s is not followed: reported, the current key kept', async (_, setUp, why) => {
+    if (!isRoot) return;
+    const owner = await startOwner();
+    const key = fileKey();
+    events.mark();
+    replaceFile(file, `${SECRET}\n`);
+    setUp();
+    // A code made with the planted key makes the owner look at the file at once.
+    expect(owner.check('287082', { timeMs: 59_000 })).toMatchObject({ ok: false, reason: 'invalid', keyId: key.id });
+    expect(events.since()).toEqual([expect.objectContaining({ type: 'error', keyId: key.id, message: expect.stringContaining(why) })]);
+    // The watcher sees the same version: no second report, no switch.
+    await sleep(300);
+    expect(events.since().length).toBe(1);
+    expect(owner.check(key.generate())).toMatchObject({ ok: true, keyId: key.id });
+    expect(owner.keyId).toBe(key.id);
+    // The owner's next rotation puts its own file back.
+    await owner.rotate();
+    expect(lstatSync(file)).toMatchObject({ uid: process.geteuid?.() });
+    expect(fileKey().id).toBe(owner.keyId);
+  });
+
+  it('in a sticky directory, an owner of another user fails to start rather than serve a planted key', async () => {
+    if (!isRoot) return;
+    chmodSync(dir, 0o1777);
+    // The planter (uid 65534) leaves a readable, valid key; the owner runs as uid 65533 and cannot
+    // rename over a file of another user in a sticky directory.
+    writeFileSync(file, `${SECRET}\n`, { mode: 0o644 });
+    chownSync(file, NOBODY, NOBODY);
+    const script = `
+      const { KeyOwner } = require(${JSON.stringify(path.join(root, 'dist/index.js'))});
+      KeyOwner.start({ path: process.argv[1], onEvent: (e) => console.log(JSON.stringify({ event: e.type, message: e.message })) }).then(
+        async (owner) => { console.log(JSON.stringify({ started: owner.verify('287082', { timeMs: 59000 }) })); await owner.close(); },
+        (error) => console.log(JSON.stringify({ failed: error.code, message: error.message })),
+      );`;
+    const output = execFileSync(process.execPath, ['-e', script, file], { uid: NOBODY - 1, gid: NOBODY - 1, encoding: 'utf8', cwd: dir });
+    const lines = output.trim().split('\n').map((line) => JSON.parse(line));
+    expect(lines).toEqual([
+      { event: 'error', message: expect.stringContaining(`it is owned by uid ${NOBODY}, not by this process's uid ${NOBODY - 1}`) },
+      { event: 'error', message: `the key file ${file} cannot be written (EPERM)` },
+      { failed: 'ERR_OTP_KEY_IO', message: `the key file ${file} cannot be written (EPERM)` },
+    ]);
+    expect(readFileSync(file, 'latin1')).toBe(`${SECRET}\n`);
+    expect(readdirSync(dir)).toEqual(['otp.key']);
+  });
+});
+
+describe('a rotation lock that would never free itself', () => {
+  it('a lock dated in the future (a clock stepped back, or planted) is stale once more than staleMs away', async () => {
+    const owner = await startOwner();
+    writeFileSync(`${file}.lock`, JSON.stringify({ pid: process.pid, host: hostname(), time: Date.now() + HOUR, token: 'future' }));
+    expect(await within(owner.rotate(), 5 * SECOND)).toBeUndefined();
+    expect(fileKey().id).toBe(owner.keyId);
+    expect(readdirSync(dir)).toEqual(['otp.key']);
+  });
+
+  it.each([
+    ['a FIFO', () => execFileSync('mkfifo', [`${file}.lock`])],
+    ['a huge file', () => writeFileSync(`${file}.lock`, Buffer.alloc(4 * 1024 * 1024, 0x20))],
+    ['a symbolic link to a FIFO', () => (execFileSync('mkfifo', [path.join(dir, 'fifo')]), symlinkSync(path.join(dir, 'fifo'), `${file}.lock`))],
+  ])('%s at the lock path is never read, and removed as broken', async (_, setUp) => {
+    const owner = await startOwner();
+    setUp();
+    expect(await within(owner.rotate(), 5 * SECOND)).toBeUndefined();
+    expect(fileKey().id).toBe(owner.keyId);
+    expect(readdirSync(dir).filter((name) => name.startsWith('otp.key'))).toEqual(['otp.key']);
+  });
+
+  it('close() does not wait behind a rotation waiting for a live lock: the rotation is given up', async () => {
+    const owner = await startOwner();
+    const key = fileKey();
+    // A live holder (this very process), freshly dated: stale only after 10 s.
+    writeFileSync(`${file}.lock`, JSON.stringify({ pid: process.pid, host: hostname(), time: Date.now(), token: 'held' }));
+    events.mark();
+    const rotation = owner.rotate();
+    rotation.catch(() => undefined);
+    await sleep(200);
+    expect(await within(owner.close(), 2 * SECOND)).toBeUndefined();
+    await expect(rotation).rejects.toMatchObject({ code: 'ERR_OTP_DESTROYED' });
+    await sleep(100);
+    expect(fileKey().id).toBe(key.id);
+    expect(readdirSync(dir).sort()).toEqual(['otp.key', 'otp.key.lock']);
+    expect(events.since()).toEqual([]);
+  });
+
+  it('rotate() called before close() but run after it rejects with ERR_OTP_DESTROYED and writes nothing', async () => {
+    const owner = await startOwner();
+    const key = fileKey();
+    events.mark();
+    const rotation = owner.rotate();
+    rotation.catch(() => undefined);
+    await owner.close();
+    await expect(rotation).rejects.toMatchObject({ code: 'ERR_OTP_DESTROYED' });
+    expect(fileKey().id).toBe(key.id);
+    expect(readdirSync(dir)).toEqual(['otp.key']);
+    expect(events.since()).toEqual([]);
+  });
+
+  it('acquireLock gives up with ERR_OTP_KEY_IO after timeoutMs (default 3 × staleMs) when the lock keeps being retaken', async () => {
+    const lockFile = `${file}.lock`;
+    const retake = () => writeFileSync(lockFile, JSON.stringify({ pid: process.pid, host: hostname(), time: Date.now(), token: 'busy' }));
+    retake();
+    const timer = setInterval(retake, 20);
+    try {
+      const started = performance.now();
+      await expect(acquireLock(file, { staleMs: 200 })).rejects.toMatchObject({
+        code: 'ERR_OTP_KEY_IO',
+        message: `the lock file ${lockFile} is held by another process and was not released within 600 ms`,
+      });
+      expect(performance.now() - started).toBeGreaterThanOrEqual(590);
+      expect(performance.now() - started).toBeLessThan(5 * SECOND);
+    } finally {
+      clearInterval(timer);
+    }
+  });
+
+  it('the lock file is created with mode 0600, whatever the umask', async () => {
+    const lock = await acquireLock(file);
+    expect(modeOf(`${file}.lock`)).toBe(0o600);
+    await lock.release();
+    expect(readdirSync(dir)).toEqual([]);
   });
 });

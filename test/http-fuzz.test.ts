@@ -24,14 +24,14 @@ const STEP_START = 1_700_000_010_000;
 /** Large enough that no property run reaches it: throttling stays out of the way unless a test sets it. */
 const NO_THROTTLE = Number.MAX_SAFE_INTEGER;
 
-const MISSING = { status: 401, body: '{"error":"Missing OTP"}', reason: 'missing' } as const;
-const MALFORMED = { status: 401, body: '{"error":"Invalid OTP"}', reason: 'malformed' } as const;
-const INVALID = { status: 401, body: '{"error":"Invalid OTP"}', reason: 'invalid' } as const;
+const MISSING = { status: 401, body: '{"error":"Missing OTP"}', reason: 'missing', challenge: 'OTP error="missing"' } as const;
+const MALFORMED = { status: 401, body: '{"error":"Invalid OTP"}', reason: 'malformed', challenge: 'OTP error="invalid"' } as const;
+const INVALID = { status: 401, body: '{"error":"Invalid OTP"}', reason: 'invalid', challenge: 'OTP error="invalid"' } as const;
 const ALLOWED = { status: 200, body: '{"success":true}' } as const;
 /** What Node's HTTP parser answers to a field value no client may send; no adapter sees it. */
 const BAD_REQUEST = { status: 400 } as const;
 
-type Expected = { status: number; body?: string; reason?: string };
+type Expected = { status: number; body?: string; reason?: string; challenge?: string };
 
 let shared: OwnedKey;
 let owner: KeyOwner;
@@ -233,6 +233,8 @@ function expectWire(response: WireResponse, expected: Expected, what: string): v
   expect(response.status, what).toBeLessThan(500);
   if (expected.body !== undefined) expect(response.body, what).toBe(expected.body);
   if (expected.status === 401 || expected.status === 429) expect(response.headers['content-type'], what).toBe('application/json; charset=utf-8');
+  if (expected.status === 401) expect(response.headers['www-authenticate'], what).toBe(expected.challenge);
+  if (expected.status === 200 || expected.status === 429) expect(response.headers['www-authenticate'], what).toBeUndefined();
 }
 
 /** A label for a failing case: each line's length and start, never a whole 16 KiB value nor a valid code. */
@@ -262,7 +264,11 @@ describe('the decision core under fuzzing', () => {
             expect(refusal).toBeNull();
             expect(events).toEqual([expect.objectContaining({ type: 'verify', ok: true, keyId: owner.keyId })]);
           } else {
-            expect(refusal).toEqual({ status: want.status, body: want.body, headers: { 'content-type': 'application/json; charset=utf-8' } });
+            expect(refusal).toEqual({
+              status: want.status,
+              body: want.body,
+              headers: { 'content-type': 'application/json; charset=utf-8', 'www-authenticate': want.challenge },
+            });
             expect(events).toEqual([expect.objectContaining({ type: 'verify', ok: false, reason: want.reason })]);
           }
         },

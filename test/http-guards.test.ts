@@ -21,15 +21,20 @@ const PERIOD_MS = 30_000;
 const STEP_START = 1_700_000_010_000;
 const TIMING = { period: 30, epoch: 0 };
 
-const ALLOWED = { status: 200, body: '{"success":true}' };
-const MISSING = { status: 401, body: '{"error":"Missing OTP"}' };
-const INVALID = { status: 401, body: '{"error":"Invalid OTP"}' };
-const UNAVAILABLE = { status: 503, body: '{"error":"OTP key unavailable"}' };
-const TOO_MANY = { status: 429, body: '{"error":"Too many attempts"}' };
+type Outcome = { status: number; body: string; challenge?: string };
 
-function expectOutcome({ status, body, headers }: RawResponse, expected: { status: number; body: string }): void {
-  expect({ status, body }).toEqual(expected);
+const ALLOWED: Outcome = { status: 200, body: '{"success":true}' };
+// RFC 9110 §15.5.2: every 401 carries a WWW-Authenticate challenge, the same in every adapter.
+const MISSING: Outcome = { status: 401, body: '{"error":"Missing OTP"}', challenge: 'OTP error="missing"' };
+const INVALID: Outcome = { status: 401, body: '{"error":"Invalid OTP"}', challenge: 'OTP error="invalid"' };
+const UNAVAILABLE: Outcome = { status: 503, body: '{"error":"OTP key unavailable"}' };
+const TOO_MANY: Outcome = { status: 429, body: '{"error":"Too many attempts"}' };
+
+function expectOutcome({ status, body, headers }: RawResponse, expected: Outcome): void {
+  expect({ status, body }).toEqual({ status: expected.status, body: expected.body });
   if (status !== 200) expect(headers['content-type']).toBe('application/json; charset=utf-8');
+  // Only a guard's 401 has the challenge: not a 429, a 503 or a request let through.
+  expect(headers['www-authenticate']).toBe(expected.challenge);
 }
 
 interface Codes {
@@ -39,7 +44,7 @@ interface Codes {
   wrong(): string;
 }
 
-const rows: Array<{ situation: string; headers: (codes: Codes) => OutgoingHttpHeaders; expected: { status: number; body: string } }> = [
+const rows: Array<{ situation: string; headers: (codes: Codes) => OutgoingHttpHeaders; expected: Outcome }> = [
   { situation: 'a valid code', headers: (c) => ({ 'X-OTP': c.at() }), expected: ALLOWED },
   { situation: 'the header name in lower case', headers: (c) => ({ 'x-otp': c.at() }), expected: ALLOWED },
   { situation: 'the header name in mixed case', headers: (c) => ({ 'X-oTp': c.at() }), expected: ALLOWED },

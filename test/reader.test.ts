@@ -269,6 +269,34 @@ describe('the directory watcher', () => {
     expect(fake.calls()).toBe(1);
   });
 
+  it('keeps polling when the wall clock stands still or lags the timers (a fired timer is not a pending one)', async () => {
+    // Node's timers run on the event loop's clock; Date.now() can lag it on a busy process, or be
+    // set back. Frozen here, so that every timer fires before its due time by the wall clock.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    // waitFor's deadline reads Date.now(), frozen here: count tries instead.
+    const waitFor = async (condition: () => boolean, what: string) => {
+      for (let tries = 0; !condition(); tries++) {
+        if (tries > 250) throw new Error(`gave up waiting for ${what}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    try {
+      writeFileSync(file, 'one');
+      let changes = 0;
+      const watcher = new KeyFileWatcher(file, async () => void changes++, { watch: fakeWatch('throw').watch, pollInterval: 20 });
+      closers.push(() => watcher.close());
+      await waitFor(() => changes >= 1, 'the first look');
+      for (const content of ['two', 'three', 'four']) {
+        await new Promise((resolve) => setTimeout(resolve, 100)); // several poll intervals
+        const seen = changes;
+        replaceFile(file, content);
+        await waitFor(() => changes > seen, `the change to "${content}" to be polled`);
+      }
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('re-arms fs.watch on a directory deleted and created again', async () => {
     let changes = 0;
     const watcher = new KeyFileWatcher(file, async () => void changes++, { pollInterval: 50 });

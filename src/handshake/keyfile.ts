@@ -92,10 +92,36 @@ export function formatKeyFile(key: TotpKey, format: KeyFileFormat): Buffer {
 
 // O_NONBLOCK: opening a FIFO put at the path must not hang the caller (for regular files it changes nothing).
 const READ_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK;
+// An owner does not follow a symbolic link at the key path (undefined on Windows, which has none to refuse).
+const OWN_READ_FLAGS = READ_FLAGS | (fs.constants.O_NOFOLLOW ?? 0);
+
+function untrusted(file: string, why: string): OtpError {
+  return new OtpError(
+    'ERR_OTP_KEY_MALFORMED',
+    `the key file ${file} is not trusted: ${why}; an owner uses only a regular file of its own user that no other user can write`,
+  );
+}
+
+/**
+ * Whether an owner may trust the file it opened: owned by this process's effective uid and not
+ * writable by group or others. Anyone else who can write in the key directory could otherwise
+ * plant a key the owner adopts and serves. No check where there are no uids (Windows).
+ */
+function checkOwn(stats: fs.Stats, file: string): void {
+  const euid = process.geteuid?.();
+  if (euid === undefined) return;
+  if (stats.uid !== euid) throw untrusted(file, `it is owned by uid ${stats.uid}, not by this process's uid ${euid}`);
+  const writable = stats.mode & 0o022;
+  if (writable !== 0) {
+    const who = writable === 0o022 ? 'group and others' : writable === 0o020 ? 'group' : 'others';
+    throw untrusted(file, `it is writable by ${who} (mode 0${(stats.mode & 0o777).toString(8).padStart(3, '0')})`);
+  }
+}
 
 /** A buffer for the file's content, or a refusal before anything is read. */
-function bufferFor(stats: fs.Stats, file: string): Buffer {
+function bufferFor(stats: fs.Stats, file: string, own = false): Buffer {
   if (!stats.isFile()) throw malformed(file, 'it is not a regular file');
+  if (own) checkOwn(stats, file);
   if (stats.size > MAX_KEY_FILE_BYTES) throw malformed(file, `it is larger than ${MAX_KEY_FILE_BYTES} bytes`);
   // One spare byte: a file that grew after the fstat is seen as too large, not cut short.
   return Buffer.alloc(stats.size + 1);
@@ -111,41 +137,48 @@ function decode(buffer: Buffer, length: number, stats: fs.Stats, file: string, t
   }
 }
 
-function readError(file: string, error: unknown): OtpError {
+function readError(file: string, error: unknown, own = false): OtpError {
   if (isOtpError(error)) return error;
+  // O_NOFOLLOW on a symbolic link: ELOOP (Linux, macOS), EMLINK (FreeBSD), EFTYPE (NetBSD).
+  const code = errorCode(error);
+  if (own && (code === 'ELOOP' || code === 'EMLINK' || code === 'EFTYPE')) return untrusted(file, 'it is a symbolic link');
   return isAbsent(error) ? missingKeyFile(file) : keyFileIoError(file, 'read', error);
 }
 
 /**
  * Reads and parses the key file (following symlinks). The signature comes from the descriptor the
  * content was read from, so it names exactly the version parsed. Errors name `shownAs`.
+ *
+ * `own` (KeyOwner's reads): the file must be a regular file at the path itself (no symbolic link
+ * at the last component), owned by this process's effective uid and not writable by group or
+ * others; any other is refused with ERR_OTP_KEY_MALFORMED saying why.
  */
-export async function readKeyFile(file: string, totp?: TotpOptions, shownAs = file): Promise<LoadedKey> {
+export async function readKeyFile(file: string, totp?: TotpOptions, shownAs = file, own = false): Promise<LoadedKey> {
   let handle: fsp.FileHandle | undefined;
   try {
-    handle = await fsp.open(file, READ_FLAGS);
+    handle = await fsp.open(file, own ? OWN_READ_FLAGS : READ_FLAGS);
     const stats = await handle.stat();
-    const buffer = bufferFor(stats, shownAs);
+    const buffer = bufferFor(stats, shownAs, own);
     const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
     return decode(buffer, bytesRead, stats, shownAs, totp);
   } catch (error) {
-    throw readError(shownAs, error);
+    throw readError(shownAs, error, own);
   } finally {
     await handle?.close().catch(() => undefined);
   }
 }
 
 /** `readKeyFile` for the one place that must not wait: KeyOwner's check of a code that failed. */
-export function readKeyFileSync(file: string, totp?: TotpOptions): LoadedKey {
+export function readKeyFileSync(file: string, totp?: TotpOptions, own = false): LoadedKey {
   let fd: number | undefined;
   try {
-    fd = fs.openSync(file, READ_FLAGS);
+    fd = fs.openSync(file, own ? OWN_READ_FLAGS : READ_FLAGS);
     const stats = fs.fstatSync(fd);
-    const buffer = bufferFor(stats, file);
+    const buffer = bufferFor(stats, file, own);
     const bytesRead = fs.readSync(fd, buffer, 0, buffer.length, 0);
     return decode(buffer, bytesRead, stats, file, totp);
   } catch (error) {
-    throw readError(file, error);
+    throw readError(file, error, own);
   } finally {
     if (fd !== undefined) fs.closeSync(fd);
   }

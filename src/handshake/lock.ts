@@ -1,9 +1,13 @@
 // The rotation lock: `<key file>.lock`, created with O_EXCL, so that of several owners (and the
 // CLI) sharing a key file only one writes a new key at a time.
 //
-// A lock is stale when its holder is gone: its pid is dead on this host, or it is older than
-// `staleMs` (a holder on another host, or in another pid namespace, cannot be probed; a rotation
-// holds the lock for milliseconds). A stale lock is renamed aside to a unique name before it is
+// A lock is stale when its holder is gone: its pid is dead on this host, or its time is more than
+// `staleMs` away from now (a holder on another host, or in another pid namespace, cannot be
+// probed; a rotation holds the lock for milliseconds). "Away" either way: a lock dated in the
+// future (the clock stepped back, or a planted file) would otherwise never turn stale. Anything at
+// the lock path that is not a small regular file (a FIFO, a directory, a symbolic link, a huge
+// file) is no lock this package made: it is broken, and removed like a stale one, without ever
+// being read (a FIFO would block the read forever). A stale lock is renamed aside to a unique name before it is
 // removed, and the name moved is checked to be the lock judged stale; if it is not (another
 // process broke the same stale lock first and took a fresh one), it is linked back.
 //
@@ -13,19 +17,35 @@
 // rotations happen in a row. Each is an atomic rename of a complete key file, and every owner
 // keeps the keys it replaced for the grace period, so the worst outcome is one extra rotation.
 import { randomBytes } from 'node:crypto';
-import type { Stats } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import { OtpError } from '../errors.js';
 import { errorCode, isAbsent, keyFileIoError } from './keyfile.js';
 
 const DEFAULT_STALE_MS = 10_000;
 const RETRY_MS = 25;
+/** A lock this package writes is one short JSON line; anything larger is not one. */
+const MAX_LOCK_BYTES = 1024;
+/** Created with exactly this mode (fchmod, whatever the umask): owners and the CLI share one user. */
+const LOCK_MODE = 0o600;
+// Never block on a FIFO, never follow a link (O_NOFOLLOW is undefined on Windows).
+const LOCK_READ_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | (constants.O_NOFOLLOW ?? 0);
 
 export interface LockOptions {
   /** Age after which a lock is taken from its holder. Default 10 s. */
   staleMs?: number;
+  /**
+   * How long (ms, by the monotonic clock) to wait for the lock before giving up with
+   * ERR_OTP_KEY_IO. Default 3 × staleMs: a holder keeps it for milliseconds, and a dead one's lock
+   * turns stale after staleMs, so waiting longer means the lock is being taken again and again.
+   */
+  timeoutMs?: number;
+  /** Stops the wait: acquireLock rejects with the signal's reason. A lock already held is kept. */
+  signal?: AbortSignal;
 }
 
 export interface HeldLock {
@@ -65,16 +85,40 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** The lock as it is now, or undefined if there is none. */
-async function observe(file: string, staleMs: number): Promise<Observed | undefined> {
-  let text: string;
-  let stats: Stats;
+/**
+ * What is at the lock path: a lock's stats and text, or, for anything that is not a small regular
+ * file, its stats and no text (never read). Undefined if there is nothing.
+ */
+async function readLock(file: string): Promise<{ stats: Stats; text: string | undefined } | undefined> {
+  let handle: fsp.FileHandle | undefined;
   try {
-    [text, stats] = await Promise.all([fsp.readFile(file, 'utf8'), fsp.stat(file)]);
+    handle = await fsp.open(file, LOCK_READ_FLAGS);
+    const stats = await handle.stat();
+    if (!stats.isFile() || stats.size > MAX_LOCK_BYTES) return { stats, text: undefined };
+    const buffer = Buffer.alloc(MAX_LOCK_BYTES + 1);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+    return { stats, text: bytesRead > MAX_LOCK_BYTES ? undefined : buffer.toString('utf8', 0, bytesRead) };
   } catch (error) {
     if (isAbsent(error)) return undefined;
+    const code = errorCode(error);
+    // O_NOFOLLOW met a symbolic link (ELOOP; EMLINK or EFTYPE on BSDs): not a lock, and not to be followed.
+    if (code === 'ELOOP' || code === 'EMLINK' || code === 'EFTYPE') {
+      const stats = await fsp.lstat(file).catch(() => undefined);
+      return stats === undefined ? undefined : { stats, text: undefined };
+    }
     throw keyFileIoError(file, 'read', error, 'the lock file');
+  } finally {
+    await handle?.close().catch(() => undefined);
   }
+}
+
+/** The lock as it is now, or undefined if there is none. */
+async function observe(file: string, staleMs: number): Promise<Observed | undefined> {
+  const found = await readLock(file);
+  if (found === undefined) return undefined;
+  const { stats, text } = found;
+  // Not a lock this package made: broken, removed at once.
+  if (text === undefined) return { identity: `${stats.dev}:${stats.ino}:${stats.mtimeMs}:broken`, stale: true };
   const info = parseInfo(text);
   // A lock without content is being written right now, or its writer died mid-write: its age
   // comes from the file itself.
@@ -82,7 +126,7 @@ async function observe(file: string, staleMs: number): Promise<Observed | undefi
   const pid = info?.pid;
   // Only a positive pid names one process: kill(0 or -1, 0) would probe a group or everything.
   const dead = info?.host === hostname() && Number.isSafeInteger(pid) && (pid as number) > 0 && !isAlive(pid as number);
-  return { identity: `${stats.ino}:${stats.mtimeMs}:${text}`, stale: dead || Date.now() - time > staleMs };
+  return { identity: `${stats.dev}:${stats.ino}:${stats.mtimeMs}:${text}`, stale: dead || Math.abs(Date.now() - time) > staleMs };
 }
 
 async function breakStale(file: string, stale: Observed, staleMs: number): Promise<void> {
@@ -104,12 +148,13 @@ async function breakStale(file: string, stale: Observed, staleMs: number): Promi
 async function create(file: string, info: LockInfo): Promise<boolean> {
   let handle: fsp.FileHandle;
   try {
-    handle = await fsp.open(file, 'wx', 0o644);
+    handle = await fsp.open(file, 'wx', LOCK_MODE);
   } catch (error) {
     if (errorCode(error) === 'EEXIST') return false;
     throw keyFileIoError(file, 'created', error, 'the lock file');
   }
   try {
+    await handle.chmod(LOCK_MODE);
     await handle.writeFile(`${JSON.stringify(info)}\n`);
     await handle.close();
     return true;
@@ -121,29 +166,51 @@ async function create(file: string, info: LockInfo): Promise<boolean> {
   }
 }
 
+function aborted(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new Error('the wait for the lock was aborted');
+}
+
 /**
  * Takes the lock beside `keyFile`, waiting while another process holds it (at most until that
  * lock turns stale). Throws ERR_OTP_KEY_IO if the lock file cannot be created (read-only mount,
- * missing directory, permissions).
+ * missing directory, permissions) or not within `timeoutMs`; the signal's reason once `signal`
+ * is aborted.
  */
 export async function acquireLock(keyFile: string, options: LockOptions = {}): Promise<HeldLock> {
   const file = `${keyFile}.lock`;
   const staleMs = options.staleMs ?? DEFAULT_STALE_MS;
+  const timeoutMs = options.timeoutMs ?? 3 * staleMs;
+  const signal = options.signal;
+  const deadline = performance.now() + timeoutMs;
   const info: LockInfo = { pid: process.pid, host: hostname(), time: 0, token: randomBytes(12).toString('hex') };
-  for (;;) {
+  for (let first = true; ; first = false) {
+    if (signal?.aborted) throw aborted(signal);
+    if (!first && performance.now() >= deadline) {
+      throw new OtpError('ERR_OTP_KEY_IO', `the lock file ${file} is held by another process and was not released within ${timeoutMs} ms`);
+    }
     info.time = Date.now();
-    if (await create(file, info)) return { release: () => release(file, info.token) };
+    if (await create(file, info)) {
+      if (!signal?.aborted) return { release: () => release(file, info.token) };
+      await release(file, info.token);
+      throw aborted(signal);
+    }
     const held = await observe(file, staleMs);
-    if (held?.stale) await breakStale(file, held, staleMs);
+    if (held?.stale) {
+      await breakStale(file, held, staleMs);
+      continue;
+    }
+    if (held === undefined) continue;
     // Jitter, so that waiters woken together do not collide again.
-    else if (held !== undefined) await sleep(RETRY_MS + Math.random() * RETRY_MS);
+    await sleep(RETRY_MS + Math.random() * RETRY_MS, undefined, signal === undefined ? undefined : { signal }).catch((error: unknown) => {
+      throw signal?.aborted ? aborted(signal) : error;
+    });
   }
 }
 
 async function release(file: string, token: string): Promise<void> {
   // If this holder was judged stale and its lock broken, the lock there now is someone else's.
-  const text = await fsp.readFile(file, 'utf8').catch(() => '');
-  if (parseInfo(text)?.token === token) await fsp.rm(file, { force: true }).catch(() => undefined);
+  const found = await readLock(file).catch(() => undefined);
+  if (found?.text !== undefined && parseInfo(found.text)?.token === token) await fsp.rm(file, { force: true }).catch(() => undefined);
 }
 
 /** Runs `task` holding the lock beside `keyFile`. */

@@ -55,6 +55,10 @@ export interface KeyOwnerOptions {
 const MAX_RETRY_MS = 60_000;
 const NO_KEY: CheckResult = Object.freeze({ ok: false, reason: 'no-key' });
 
+function closedError(): OtpError {
+  return new OtpError('ERR_OTP_DESTROYED', 'this KeyOwner is closed');
+}
+
 function isCode(code: unknown, digits: number): code is string {
   if (typeof code !== 'string' || code.length !== digits) return false;
   for (let i = 0; i < digits; i++) {
@@ -100,6 +104,8 @@ export class KeyOwner implements OtpVerifier {
   #rotationTimer: NodeJS.Timeout | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #closing: Promise<void> | undefined;
+  // Aborted by close(): a rotation still waiting for the lock gives up instead of holding close() up.
+  readonly #abort = new AbortController();
   // Reused for every check, so that the hot path allocates nothing.
   readonly #scratch = { window: DEFAULT_WINDOW, timeMs: 0 };
 
@@ -113,7 +119,8 @@ export class KeyOwner implements OtpVerifier {
     this.#removeOnClose = valid.flag(options.removeOnClose, 'removeOnClose', false);
     this.#fileMode = valid.fileMode(options.fileMode);
     this.#onEvent = valid.listener(options.onEvent);
-    this.#source = new KeySource(this.path, this.#totp);
+    // An owner trusts only a file of its own user that no one else can write, at the path itself.
+    this.#source = new KeySource(this.path, this.#totp, true);
   }
 
   /**
@@ -168,17 +175,23 @@ export class KeyOwner implements OtpVerifier {
   /**
    * Writes a new key now, under the rotation lock; the replaced key stays valid for `grace`.
    * On failure the current key keeps serving, no partial file is left, an `error` event is
-   * emitted and the promise rejects with ERR_OTP_KEY_IO.
+   * emitted and the promise rejects with ERR_OTP_KEY_IO. Rejects with ERR_OTP_DESTROYED, writing
+   * nothing, if close() is called before it has taken the lock.
    */
   rotate(reason = 'rotate() was called'): Promise<void> {
-    if (this.#closing !== undefined) return Promise.reject(new OtpError('ERR_OTP_DESTROYED', 'this KeyOwner is closed'));
-    return this.#exclusive(() => this.#writeNew(reason));
+    if (this.#closing !== undefined) return Promise.reject(closedError());
+    return this.#exclusive(async () => {
+      // close() may have been called while this rotation waited its turn: it must not write then.
+      if (this.#closing !== undefined) throw closedError();
+      await this.#writeNew(reason);
+    });
   }
 
   /**
    * Stops following the file and rotating, and wipes the keys: from now on every check is
-   * `no-key`. Waits for a rotation under way, then (with `removeOnClose`) deletes the key file if
-   * it still holds this owner's key. Never rejects: a failed delete is an `error` event.
+   * `no-key`. Waits for a rotation under way (one still waiting for the lock is given up), then
+   * (with `removeOnClose`) deletes the key file if it still holds this owner's key. Never
+   * rejects: a failed delete is an `error` event.
    */
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
@@ -190,6 +203,8 @@ export class KeyOwner implements OtpVerifier {
       const keyId = this.#lastKeyId;
       await withLock(this.path, () => removeKeyFileIfHolds(this.path, keyId, this.#totp)).catch((error: unknown) => this.#reportError(error));
     });
+    // After #closing is set: a queued rotation that wakes up now sees the owner closed.
+    this.#abort.abort(closedError());
     return this.#closing;
   }
 
@@ -258,8 +273,9 @@ export class KeyOwner implements OtpVerifier {
 
   /** Runs `task` alone in this process and under the lock file across processes; reports its failure. */
   #exclusive(task: () => Promise<void>): Promise<void> {
-    return this.#serial(() => withLock(this.path, task)).catch((error: unknown) => {
-      this.#reportError(error);
+    return this.#serial(() => withLock(this.path, task, { signal: this.#abort.signal })).catch((error: unknown) => {
+      // A rotation given up because the owner closed is no failure to report.
+      if (!isOtpError(error, 'ERR_OTP_DESTROYED')) this.#reportError(error);
       throw error;
     });
   }

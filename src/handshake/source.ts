@@ -36,9 +36,16 @@ export class KeySource {
   // read (synchronously, or by this process's own write) must not win with an older key.
   #generation = 0;
 
-  constructor(file: string, totp: TotpOptions | undefined) {
+  /**
+   * KeyOwner's source: reads only a regular file of this process's user that no other user can
+   * write (see readKeyFile's `own`), and looks at the path itself, not through a symbolic link.
+   */
+  readonly own: boolean;
+
+  constructor(file: string, totp: TotpOptions | undefined, own = false) {
     this.path = file;
     this.totp = totp;
+    this.own = own;
   }
 
   /** Records a version this process knows without reading it: one it wrote, or removed (MISSING). */
@@ -61,10 +68,10 @@ export class KeySource {
    */
   async refresh(force = false): Promise<ReadOutcome | undefined> {
     const generation = this.#generation;
-    const signature = await fsp.stat(this.path).then(signatureOf, statFailure);
+    const signature = await (this.own ? fsp.lstat(this.path) : fsp.stat(this.path)).then(signatureOf, statFailure);
     if (generation !== this.#generation || (signature === this.#signature && !force)) return undefined;
     if (signature === MISSING) return this.#absent();
-    const outcome = await readKeyFile(this.path, this.totp).catch((error: OtpError) => error);
+    const outcome = await readKeyFile(this.path, this.totp, this.path, this.own).catch((error: OtpError) => error);
     if (generation !== this.#generation) {
       if (isLoaded(outcome)) outcome.key.destroy();
       return undefined;
@@ -77,7 +84,7 @@ export class KeySource {
   refreshSync(): ReadOutcome | undefined {
     let signature: string;
     try {
-      const stats = fs.statSync(this.path, { throwIfNoEntry: false });
+      const stats = (this.own ? fs.lstatSync : fs.statSync)(this.path, { throwIfNoEntry: false });
       signature = stats === undefined ? MISSING : signatureOf(stats);
     } catch (error) {
       signature = statFailure(error);
@@ -86,7 +93,7 @@ export class KeySource {
     if (signature === MISSING) return this.#absent();
     let outcome: ReadOutcome;
     try {
-      outcome = readKeyFileSync(this.path, this.totp);
+      outcome = readKeyFileSync(this.path, this.totp, this.own);
     } catch (error) {
       outcome = error as OtpError;
     }

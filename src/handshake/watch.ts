@@ -92,10 +92,17 @@ export class KeyFileWatcher {
   /** Looks again in `delay` ms, unless a look is already due sooner. */
   #schedule(delay: number): void {
     const now = Date.now();
-    if (this.#closed || (this.#due > now && this.#due <= now + delay)) return;
+    // Only a timer still pending makes a new one unnecessary. A fired timer must not count, even
+    // if its due time has not come by the wall clock: timers run on the event loop's clock, which
+    // can be a few ms behind Date.now() on a busy process, or the wall clock may have been set
+    // back. Counting it would leave no timer at all, and polling would stop for good.
+    if (this.#closed || (this.#timer !== undefined && this.#due > now && this.#due <= now + delay)) return;
     clearTimeout(this.#timer);
     this.#due = now + delay;
-    this.#timer = later(() => void this.#check(), delay);
+    this.#timer = later(() => {
+      this.#timer = undefined;
+      void this.#check();
+    }, delay);
   }
 
   #check(): Promise<void> {

@@ -41,6 +41,7 @@ export interface OtpGuardOptions<Req> {
 /** What a refused request is answered with: the same in every adapter. */
 export interface Refusal {
   readonly status: 401 | 429 | 503;
+  /** content-type; `www-authenticate: OTP error="missing"|"invalid"` on a 401; `retry-after` on a 429. */
   readonly headers: Readonly<Record<string, string>>;
   /** JSON, e.g. `{"error":"Invalid OTP"}`. */
   readonly body: string;
@@ -71,8 +72,10 @@ function refusal(status: Refusal['status'], error: string, headers: Record<strin
 }
 
 const UNAVAILABLE = refusal(503, 'OTP key unavailable');
-const MISSING = refusal(401, 'Missing OTP');
-const INVALID = refusal(401, 'Invalid OTP');
+// RFC 9110 §15.5.2: a 401 carries a WWW-Authenticate challenge. The OTP scheme also tells a client
+// (otpFetch) that the guard refused before any handler ran, so the request is safe to send again.
+const MISSING = refusal(401, 'Missing OTP', { 'www-authenticate': 'OTP error="missing"' });
+const INVALID = refusal(401, 'Invalid OTP', { 'www-authenticate': 'OTP error="invalid"' });
 const tooManyAttempts = (seconds: number): Refusal => refusal(429, 'Too many attempts', { 'retry-after': String(seconds) });
 
 function positiveInteger(value: unknown, name: string, fallback: number): number {
