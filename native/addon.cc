@@ -9,6 +9,7 @@
 // every argument; the checks here only keep a wrong call from touching memory it should not.
 #include <napi.h>
 
+#include <cstdint>
 #include <cstring>
 #include <new>
 
@@ -73,7 +74,9 @@ Napi::Value FindCode(const Napi::CallbackInfo& info) {
     Napi::TypeError::New(env, "findCode(counter, code, window) takes three numbers").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  if (counter < 0 || code < 0 || code >= 100000000 || window < 0 || window > totp::kMaxWindow) {
+  // A code past 10^digits - 1 simply matches nothing; past 2^31 - 1 it is no code at all (and must
+  // not wrap around onto one).
+  if (counter < 0 || code < 0 || code > INT32_MAX || window < 0 || window > totp::kMaxWindow) {
     Napi::RangeError::New(env, "findCode: counter, code or window out of range").ThrowAsJavaScriptException();
     return env.Undefined();
   }

@@ -81,7 +81,7 @@ describe.runIf(nativeEngine !== undefined)('the native addon at its boundary', (
     key.destroy();
   });
 
-  it('refuses arguments that are not numbers with a TypeError, and codes outside 0..10^8-1 with a RangeError, before computing', () => {
+  it('refuses arguments that are not numbers with a TypeError, and codes outside 0..2^31-1 with a RangeError, before computing', () => {
     const key = create();
     const { candidates } = key;
     key.findCode(5, 0, 1);
@@ -91,10 +91,11 @@ describe.runIf(nativeEngine !== undefined)('the native addon at its boundary', (
     }
     expect(errorOf(() => (key.codeAt as (...a: unknown[]) => unknown)('5'))).toBeInstanceOf(TypeError);
     // 2^32 + a real code would match it if the code were read modulo 2^32.
-    for (const code of [-1, 1e8, 2 ** 32 + (candidates[0] as number)]) {
+    for (const code of [-1, 2 ** 31, 2 ** 32 + (candidates[0] as number)]) {
       expect(errorOf(() => key.findCode(5, code, 1))).toBeInstanceOf(RangeError);
     }
     expect(Array.from(candidates)).toEqual(before);
+    expect(key.findCode(5, 1e6, 1)).toBe(-1); // a 6-digit key: past its codes, so no match
     key.destroy();
   });
 
