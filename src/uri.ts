@@ -59,9 +59,11 @@ export function parseOtpauthUri(uri: string): ParsedUri {
     throw new OtpError('ERR_OTP_URI', (error as Error).message);
   }
 
+  // The label as written: URL's pathname drops dot segments, and a label may be just '.' or '..'.
+  const written = /^otpauth:\/\/[^/?#]*\/([^?#]*)/i.exec(uri.trim());
   let label: string;
   try {
-    label = decodeURIComponent(url.pathname.replace(/^\//, ''));
+    label = decodeURIComponent(written === null ? url.pathname.replace(/^\//, '') : (written[1] as string));
   } catch {
     fail('the URI label is not valid percent-encoding');
   }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { isOtpError, TotpKey } from 'totp-handshake';
+import { parseOtpauthUri } from '../dist/uri.js';
 
 // 20 bytes: "12345678901234567890", the RFC test secret.
 const SECRET = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ';
@@ -85,6 +86,15 @@ describe('otpauth URIs', () => {
     expect(copy.id).toBe(key.id);
     expect([copy.algorithm, copy.digits, copy.period]).toEqual(['SHA256', 8, 15]);
     expect(copy.generate(1_700_000_000_000)).toBe(key.generate(1_700_000_000_000));
+  });
+
+  it('keeps labels that a URL parser would take for dot segments (found by fuzzing)', () => {
+    const key = TotpKey.fromBase32('GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ');
+    for (const label of ['.', '..', '%2e', '.%2E', 'a/..']) {
+      expect(parseOtpauthUri(key.toUri(label)).label).toBe(label);
+      expect(parseOtpauthUri(key.toUri(label, 'Acme')).label).toBe(`Acme:${label}`);
+    }
+    expect(parseOtpauthUri('otpauth://totp/./?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ').label).toBe('./');
   });
 
   it('refuses to write what a URI cannot hold', () => {
