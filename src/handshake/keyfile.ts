@@ -92,8 +92,20 @@ export function formatKeyFile(key: TotpKey, format: KeyFileFormat): Buffer {
 
 // O_NONBLOCK: opening a FIFO put at the path must not hang the caller (for regular files it changes nothing).
 const READ_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK;
-// An owner does not follow a symbolic link at the key path (undefined on Windows, which has none to refuse).
-const OWN_READ_FLAGS = READ_FLAGS | (fs.constants.O_NOFOLLOW ?? 0);
+// Files an owner reads (the key file, the lock): no symbolic link at the path is followed
+// (O_NOFOLLOW is undefined on Windows, which has none to refuse).
+export const NOFOLLOW_READ_FLAGS = READ_FLAGS | (fs.constants.O_NOFOLLOW ?? 0);
+
+/** Whether an open with O_NOFOLLOW failed on a symbolic link: ELOOP (Linux, macOS), EMLINK (FreeBSD), EFTYPE (NetBSD). */
+export function isRefusedSymlink(error: unknown): boolean {
+  const code = errorCode(error);
+  return code === 'ELOOP' || code === 'EMLINK' || code === 'EFTYPE';
+}
+
+/** Permission bits as `ls` and chmod write them: 0644. */
+export function formatMode(mode: number): string {
+  return `0${(mode & 0o777).toString(8).padStart(3, '0')}`;
+}
 
 function untrusted(file: string, why: string): OtpError {
   return new OtpError(
@@ -114,7 +126,7 @@ function checkOwn(stats: fs.Stats, file: string): void {
   const writable = stats.mode & 0o022;
   if (writable !== 0) {
     const who = writable === 0o022 ? 'group and others' : writable === 0o020 ? 'group' : 'others';
-    throw untrusted(file, `it is writable by ${who} (mode 0${(stats.mode & 0o777).toString(8).padStart(3, '0')})`);
+    throw untrusted(file, `it is writable by ${who} (mode ${formatMode(stats.mode)})`);
   }
 }
 
@@ -139,9 +151,7 @@ function decode(buffer: Buffer, length: number, stats: fs.Stats, file: string, t
 
 function readError(file: string, error: unknown, own = false): OtpError {
   if (isOtpError(error)) return error;
-  // O_NOFOLLOW on a symbolic link: ELOOP (Linux, macOS), EMLINK (FreeBSD), EFTYPE (NetBSD).
-  const code = errorCode(error);
-  if (own && (code === 'ELOOP' || code === 'EMLINK' || code === 'EFTYPE')) return untrusted(file, 'it is a symbolic link');
+  if (own && isRefusedSymlink(error)) return untrusted(file, 'it is a symbolic link');
   return isAbsent(error) ? missingKeyFile(file) : keyFileIoError(file, 'read', error);
 }
 
@@ -156,7 +166,7 @@ function readError(file: string, error: unknown, own = false): OtpError {
 export async function readKeyFile(file: string, totp?: TotpOptions, shownAs = file, own = false): Promise<LoadedKey> {
   let handle: fsp.FileHandle | undefined;
   try {
-    handle = await fsp.open(file, own ? OWN_READ_FLAGS : READ_FLAGS);
+    handle = await fsp.open(file, own ? NOFOLLOW_READ_FLAGS : READ_FLAGS);
     const stats = await handle.stat();
     const buffer = bufferFor(stats, shownAs, own);
     const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
@@ -172,7 +182,7 @@ export async function readKeyFile(file: string, totp?: TotpOptions, shownAs = fi
 export function readKeyFileSync(file: string, totp?: TotpOptions, own = false): LoadedKey {
   let fd: number | undefined;
   try {
-    fd = fs.openSync(file, own ? OWN_READ_FLAGS : READ_FLAGS);
+    fd = fs.openSync(file, own ? NOFOLLOW_READ_FLAGS : READ_FLAGS);
     const stats = fs.fstatSync(fd);
     const buffer = bufferFor(stats, file, own);
     const bytesRead = fs.readSync(fd, buffer, 0, buffer.length, 0);

@@ -7,9 +7,9 @@
 // future (the clock stepped back, or a planted file) would otherwise never turn stale. Anything at
 // the lock path that is not a small regular file (a FIFO, a directory, a symbolic link, a huge
 // file) is no lock this package made: it is broken, and removed like a stale one, without ever
-// being read (a FIFO would block the read forever). A stale lock is renamed aside to a unique name before it is
-// removed, and the name moved is checked to be the lock judged stale; if it is not (another
-// process broke the same stale lock first and took a fresh one), it is linked back.
+// being read (a FIFO would block the read forever). A stale lock is renamed aside to a unique
+// name before it is removed, and the name moved is checked to be the lock judged stale; if it is
+// not (another process broke the same stale lock first and took a fresh one), it is linked back.
 //
 // Residual race, and why it is harmless: a third process can create a lock in the instant between
 // that check and the link-back, or a holder can be judged stale while alive (paused for longer
@@ -17,14 +17,14 @@
 // rotations happen in a row. Each is an atomic rename of a complete key file, and every owner
 // keeps the keys it replaced for the grace period, so the worst outcome is one extra rotation.
 import { randomBytes } from 'node:crypto';
-import { constants, type Stats } from 'node:fs';
+import type { Stats } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { OtpError } from '../errors.js';
-import { errorCode, isAbsent, keyFileIoError } from './keyfile.js';
+import { errorCode, isAbsent, isRefusedSymlink, keyFileIoError, NOFOLLOW_READ_FLAGS } from './keyfile.js';
 
 const DEFAULT_STALE_MS = 10_000;
 const RETRY_MS = 25;
@@ -32,8 +32,6 @@ const RETRY_MS = 25;
 const MAX_LOCK_BYTES = 1024;
 /** Created with exactly this mode (fchmod, whatever the umask): owners and the CLI share one user. */
 const LOCK_MODE = 0o600;
-// Never block on a FIFO, never follow a link (O_NOFOLLOW is undefined on Windows).
-const LOCK_READ_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | (constants.O_NOFOLLOW ?? 0);
 
 export interface LockOptions {
   /** Age after which a lock is taken from its holder. Default 10 s. */
@@ -92,7 +90,7 @@ function isAlive(pid: number): boolean {
 async function readLock(file: string): Promise<{ stats: Stats; text: string | undefined } | undefined> {
   let handle: fsp.FileHandle | undefined;
   try {
-    handle = await fsp.open(file, LOCK_READ_FLAGS);
+    handle = await fsp.open(file, NOFOLLOW_READ_FLAGS); // never blocks on a FIFO, never follows a link
     const stats = await handle.stat();
     if (!stats.isFile() || stats.size > MAX_LOCK_BYTES) return { stats, text: undefined };
     const buffer = Buffer.alloc(MAX_LOCK_BYTES + 1);
@@ -100,9 +98,8 @@ async function readLock(file: string): Promise<{ stats: Stats; text: string | un
     return { stats, text: bytesRead > MAX_LOCK_BYTES ? undefined : buffer.toString('utf8', 0, bytesRead) };
   } catch (error) {
     if (isAbsent(error)) return undefined;
-    const code = errorCode(error);
-    // O_NOFOLLOW met a symbolic link (ELOOP; EMLINK or EFTYPE on BSDs): not a lock, and not to be followed.
-    if (code === 'ELOOP' || code === 'EMLINK' || code === 'EFTYPE') {
+    // A symbolic link: not a lock, and not to be followed.
+    if (isRefusedSymlink(error)) {
       const stats = await fsp.lstat(file).catch(() => undefined);
       return stats === undefined ? undefined : { stats, text: undefined };
     }

@@ -14,7 +14,7 @@ import {
   type VerifyOptions,
 } from '../options.js';
 import { type AuditEvent, type AuditListener, emitEvent } from './events.js';
-import { type KeyFileFormat, removeKeyFileIfHolds, removeLeftovers, signatureOf, writeKeyFile } from './keyfile.js';
+import { formatMode, type KeyFileFormat, removeKeyFileIfHolds, removeLeftovers, signatureOf, writeKeyFile } from './keyfile.js';
 import { withLock } from './lock.js';
 import { KeyRing } from './ring.js';
 import { later } from './timer.js';
@@ -250,10 +250,8 @@ export class KeyOwner implements OtpVerifier {
   #reportWideMode(mode: number): void {
     const extra = mode & ~this.#fileMode & 0o777;
     if (extra === 0) return;
-    const octal = (bits: number) => `0${bits.toString(8).padStart(3, '0')}`;
-    this.#reportError(
-      new Error(`the key file ${this.path} has mode ${octal(mode)}, wider than fileMode ${octal(this.#fileMode)}; the next rotation writes it with ${octal(this.#fileMode)}`),
-    );
+    const [found, wanted] = [formatMode(mode), formatMode(this.#fileMode)];
+    this.#reportError(new Error(`the key file ${this.path} has mode ${found}, wider than fileMode ${wanted}; the next rotation writes it with ${wanted}`));
   }
 
   #reportError(error: unknown): void {
