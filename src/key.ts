@@ -4,6 +4,8 @@ import { decodeBase32, encodeBase32 } from './base32.js';
 import { engine as defaultEngine } from './engine/index.js';
 import { type AlgorithmId, type Engine, type EngineKey, SLOT_DELTAS } from './engine/types.js';
 import { OtpError } from './errors.js';
+import { parseCode } from './internal/code.js';
+import { stepAt } from './internal/steps.js';
 import {
   type Algorithm,
   DEFAULT_SECRET_BYTES,
@@ -42,18 +44,6 @@ function checkSecretLength(length: number): void {
  */
 function fingerprint(secret: Uint8Array): string {
   return createHash('sha256').update('totp-handshake key id\0').update(secret).digest('hex').slice(0, 8);
-}
-
-/** The code in `code` as a number, or -1 unless it is exactly `digits` ASCII digits. */
-function parseCode(code: unknown, digits: number): number {
-  if (typeof code !== 'string' || code.length !== digits) return -1;
-  let value = 0;
-  for (let i = 0; i < digits; i++) {
-    const digit = code.charCodeAt(i) - 48;
-    if (digit < 0 || digit > 9) return -1;
-    value = value * 10 + digit;
-  }
-  return value;
 }
 
 let construct: (secret: Uint8Array, options: ResolvedTotpOptions, engine: Engine) => TotpKey;
@@ -238,7 +228,7 @@ export class TotpKey {
   }
 
   #counterAt(timeMs: number): number {
-    const counter = Math.floor((timeMs - this.#epochMs) / this.#periodMs);
+    const counter = stepAt(timeMs, this.#periodMs, this.#epochMs);
     if (counter < 0) throw new OtpError('ERR_OTP_OPTIONS', 'the time is before the key\'s epoch');
     return counter;
   }

@@ -1,5 +1,5 @@
 // TOTP parameters: the one table of defaults and the checks every entry point shares.
-import { OtpError } from './errors.js';
+import { fail } from './internal/options.js';
 
 export type Algorithm = 'SHA1' | 'SHA256' | 'SHA512';
 
@@ -40,10 +40,6 @@ export const DEFAULT_SECRET_BYTES = 20;
 
 export const ALGORITHMS: readonly Algorithm[] = Object.freeze(['SHA1', 'SHA256', 'SHA512']);
 const MAX_PERIOD = 2 ** 31 - 1;
-
-function fail(message: string): never {
-  throw new OtpError('ERR_OTP_OPTIONS', message);
-}
 
 export function resolveTotpOptions(options: TotpOptions | undefined): ResolvedTotpOptions {
   if (options === undefined) return TOTP_DEFAULTS;
