@@ -3,15 +3,18 @@
 // (verify), 2 error. A mistake is one line on stderr, never a stack trace; no output ever holds a
 // secret, and a code is printed only by `code`, whose job it is.
 import { readFileSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import { text } from 'node:stream/consumers';
 import { parseArgs } from 'node:util';
 
 import { runDemo } from './demo/run.js';
-import { isOtpError } from './errors.js';
-import { DEFAULT_FILE_MODE, type KeyFileFormat, readKeyFile, writeKeyFile } from './handshake/keyfile.js';
+import { isOtpError, OtpError } from './errors.js';
+import { DEFAULT_FILE_MODE, type KeyFileFormat, type LoadedKey, readKeyFile, writeNewKey } from './handshake/keyfile.js';
 import { withLock } from './handshake/lock.js';
-import { TotpKey } from './key.js';
-import { MAX_WINDOW } from './options.js';
+import { effectiveUid } from './internal/fs.js';
+import { parseCode } from './internal/code.js';
+import { MAX_WINDOW, type TotpOptions } from './options.js';
 
 const NAME = 'totp-handshake';
 const EXIT_OK = 0;
@@ -50,7 +53,8 @@ Two services on one host trust each other through a TOTP key in a shared file.
 Commands:
   rotate --key PATH [--format base32|uri]   write a fresh key to PATH (atomically, under the owners' lock)
   code --key PATH                           print the current code for the key in PATH
-  verify CODE --key PATH [--window N]       check a code; exit 0 if valid, 1 if not
+  verify - --key PATH [--window N]          check a code read from standard input; exit 0 if valid, 1 if not
+  verify CODE --key PATH [--window N]       the same with the code as an argument (visible to \`ps\`)
   demo                                      run an API and a thin client and show the handshake
 
 Run '${NAME} <command> --help' for more. Exit codes: 0 ok, 1 invalid code (verify), 2 error.`;
@@ -81,6 +85,34 @@ function complain(line: string): void {
   process.stderr.write(`${NAME}: ${line}\n`);
 }
 
+/** The user and group a new key file must belong to, so that the owners keep trusting it. */
+async function keyFileOwner(file: string, existing: { uid: number; gid: number } | undefined): Promise<{ uid: number; gid: number } | undefined> {
+  const euid = effectiveUid();
+  if (euid === undefined) return undefined;
+  // Without a file, the key directory's user is the owners' user: only they write there.
+  const model = existing ?? (await stat(path.dirname(file)).catch(() => undefined));
+  if (model === undefined || model.uid === euid) return undefined;
+  if (euid === 0) return { uid: model.uid, gid: model.gid };
+  throw new OtpError(
+    'ERR_OTP_KEY_IO',
+    `${existing === undefined ? `the directory of ${file}` : `the key file ${file}`} belongs to uid ${model.uid}, and owners trust only a key file of their own user: run this command as that user`,
+  );
+}
+
+/** What an existing key file says about the next one: its format, parameters and mode. */
+async function existingKeyFile(file: string): Promise<(LoadedKey & { uid: number; gid: number }) | undefined> {
+  try {
+    const loaded = await readKeyFile(file);
+    const { uid, gid } = await stat(file);
+    return { ...loaded, uid, gid };
+  } catch (error) {
+    // A missing file gets a first key; a malformed one is replaced if it is a key file (the
+    // write refuses anything else). One that cannot be read is not guessed at.
+    if (isOtpError(error, 'ERR_OTP_KEY_IO')) throw error;
+    return undefined;
+  }
+}
+
 const COMMANDS: Record<string, Command> = {
   rotate: {
     usage: `Usage: ${NAME} rotate --key PATH [--format base32|uri]
@@ -88,27 +120,34 @@ const COMMANDS: Record<string, Command> = {
 Writes a fresh random key to PATH, atomically, holding the same lock as running owners, which
 pick the new key up (keeping the old one valid for their grace period), as do readers.
 An existing otpauth URI file keeps its algorithm, digits and period, and the file keeps its
-format and permissions (a new file gets mode 0600). Prints the new key's id, never the key.`,
+format, permissions (less any write access for group or others) and owner: run as root, the
+command gives the new file to the old one's user (or, for a first key, to the directory's user);
+run as another user, it refuses. A new file gets mode 0600. Prints the new key's id, never the key.`,
     options: ['key', 'format'],
     positionals: [],
     async run(values) {
       const file = keyOption(values, 'rotate');
       const format = formatOption(values.format);
-      const keyId = await withLock(file, async () => {
-        const existing = await readKeyFile(file).catch(() => undefined);
-        const target = format ?? existing?.format ?? 'base32';
-        // A URI says how its codes are made, and a new URI says it again; a base32 line says
-        // nothing, and each side applies its own configuration to it.
-        const keep = target === 'uri' && existing?.format === 'uri' ? existing.key : undefined;
-        const key = TotpKey.random(keep && { algorithm: keep.algorithm, digits: keep.digits as 6 | 7 | 8, period: keep.period });
-        existing?.key.destroy();
-        try {
-          await writeKeyFile(file, key, target, existing?.mode ?? DEFAULT_FILE_MODE);
-          return key.id;
-        } finally {
+      const before = await existingKeyFile(file);
+      const chown = await keyFileOwner(file, before);
+      before?.key.destroy();
+      const keyId = await withLock(
+        file,
+        async () => {
+          const existing = await existingKeyFile(file);
+          const target = format ?? existing?.format ?? 'base32';
+          // A URI says how its codes are made, and a new URI says it again; a base32 line says
+          // nothing, and each side applies its own configuration to it.
+          const keep = target === 'uri' && existing?.format === 'uri' ? existing.key : undefined;
+          const totp: TotpOptions = keep === undefined ? {} : { algorithm: keep.algorithm, digits: keep.digits as 6 | 7 | 8, period: keep.period };
+          existing?.key.destroy();
+          const mode = (existing?.mode ?? DEFAULT_FILE_MODE) & ~0o022;
+          const { key } = await writeNewKey(file, { totp, format: target, mode, chown });
           key.destroy();
-        }
-      });
+          return key.id;
+        },
+        { chown },
+      );
       print(`rotated ${file}: new key ${keyId}`);
       return EXIT_OK;
     },
@@ -130,17 +169,22 @@ Prints the current code for the key in PATH (a base32 line or an otpauth URI).`,
     },
   },
   verify: {
-    usage: `Usage: ${NAME} verify CODE --key PATH [--window N]
+    usage: `Usage: ${NAME} verify - --key PATH [--window N]
+       ${NAME} verify CODE --key PATH [--window N]
 
-Checks CODE against the key in PATH, accepting N steps on each side of now (default 1).
+Checks a code against the key in PATH, accepting N steps on each side of now (default 1).
+With '-' the code is read from standard input (its first line), where other users cannot see
+it; as an argument it is visible to anyone who lists processes (ps) while the command runs.
 Exit 0 if valid, 1 if not, 2 on error.`,
     options: ['key', 'window'],
     positionals: ['CODE'],
-    async run(values, [code = '']) {
+    async run(values, [argument = '']) {
       const window = windowOption(values.window);
-      const { key } = await readKeyFile(keyOption(values, 'verify'));
+      const file = keyOption(values, 'verify');
+      const code = argument === '-' ? ((await text(process.stdin)).split(/\r?\n/, 1)[0] ?? '') : argument;
+      const { key } = await readKeyFile(file);
       try {
-        if (!new RegExp(`^[0-9]{${key.digits}}$`).test(code)) {
+        if (parseCode(code, key.digits) < 0) {
           complain(`invalid code: a code is ${key.digits} digits`);
           return EXIT_INVALID;
         }
@@ -174,8 +218,9 @@ refused with 401. Cleans up after itself; exits 0 when everything behaved as des
 /** parseArgs' messages quote the arguments, which may be codes: say what is wrong without them. */
 function parseError(error: Error & { code?: string }, command: string): UsageError {
   if (error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
-    const option = /'(-[^'=\s]*)/.exec(error.message)?.[1] ?? 'an option';
-    return new UsageError(`unknown option ${option}`, command);
+    // Named only when it reads as an option name: '-123456' may be a code.
+    const option = /'(--?[A-Za-z][A-Za-z-]*)'/.exec(error.message)?.[1];
+    return new UsageError(option === undefined ? 'unknown option' : `unknown option ${option}`, command);
   }
   if (error.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
     const option = /(--[a-z]+)/.exec(error.message)?.[1] ?? 'an option';
@@ -197,7 +242,8 @@ async function main(argv: string[]): Promise<number> {
   }
   if (name === undefined) throw new UsageError('a command is needed');
   const command = COMMANDS[name];
-  if (command === undefined) throw new UsageError(`unknown command '${name.slice(0, 40)}'`);
+  // Not echoed: a mistyped command line may hold a code in that place.
+  if (command === undefined) throw new UsageError('unknown command');
   let parsed;
   try {
     const options = Object.fromEntries(['help', ...command.options].map((option) => [option, OPTIONS[option as keyof typeof OPTIONS]]));

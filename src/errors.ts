@@ -20,7 +20,9 @@ export type OtpErrorCode =
   /** A key file whose content is not a valid key. */
   | 'ERR_OTP_KEY_MALFORMED'
   /** A key file that exists but cannot be read or written (permissions, disk, read-only mount). */
-  | 'ERR_OTP_KEY_IO';
+  | 'ERR_OTP_KEY_IO'
+  /** Something at the key path that is not a key file (a .env, a directory): it is never overwritten. */
+  | 'ERR_OTP_KEY_FOREIGN';
 
 export class OtpError extends Error {
   override name = 'OtpError';

@@ -1,9 +1,11 @@
 // totp-handshake: the core (TotpKey) and the shared-key handshake (KeyOwner, KeyReader).
 export { engineInfo, type EngineInfo } from './engine/index.js';
 export { OtpError, isOtpError, type OtpErrorCode } from './errors.js';
+export type { AuditEvent, AuditListener, Reason } from './events.js';
 export * from './handshake/index.js';
 export { TotpKey } from './key.js';
 export { TOTP_DEFAULTS, type Algorithm, type TotpOptions, type VerifyOptions } from './options.js';
+export type { CheckReason, CheckResult, KeyTiming, OtpVerifier } from './verifier.js';
 import { engineInfo } from './engine/index.js';
 
 /** Which engine this process uses: 'native' (the C++ addon) or 'js' (node:crypto). */

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 import { decodeBase32, encodeBase32 } from './base32.js';
 import { engine as defaultEngine } from './engine/index.js';
@@ -205,6 +205,24 @@ export class TotpKey {
     this.#cachedCounter = counter;
     this.#known = slot < 0 ? slots : slot + 1;
     return slot < 0 ? null : (SLOT_DELTAS[slot] as number);
+  }
+
+  /**
+   * Whether `other` is the same key: the same secret (compared in constant time) and the same
+   * parameters. A fingerprint would not do: two keys whose 32-bit ids collide must stay apart.
+   */
+  equals(other: TotpKey): boolean {
+    if (!(other instanceof TotpKey)) return false;
+    const mine = this.#liveSecret();
+    const theirs = other.#liveSecret();
+    return (
+      this.algorithm === other.algorithm &&
+      this.digits === other.digits &&
+      this.period === other.period &&
+      this.epoch === other.epoch &&
+      mine.length === theirs.length &&
+      timingSafeEqual(mine, theirs)
+    );
   }
 
   /** Wipes the secret and the engine's copy of it; every later call throws ERR_OTP_DESTROYED. */

@@ -1,6 +1,6 @@
 // The demo's thin-client process: reads the shared key with a KeyReader and calls the API with
 // otpFetch, which adds the X-OTP header. Run by `totp-handshake demo`.
-import { otpFetch } from '../client.js';
+import { otpFetch } from '../client/index.js';
 import { KeyReader } from '../handshake/reader.js';
 import { notify, serve } from './ipc.js';
 

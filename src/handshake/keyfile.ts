@@ -1,13 +1,29 @@
 // The key file: what it holds, how it is read, and how it is replaced without a reader ever
-// seeing half of it. Every error names the file and what is wrong, never what the file holds.
-import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
+// seeing half of it, and without ever replacing a file that is not a key file. Every error
+// names the file and what is wrong, never what the file holds.
+import type * as fs from 'node:fs';
+import { constants } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import path from 'node:path';
 
+import { decodeBase32 } from '../base32.js';
 import { isOtpError, OtpError } from '../errors.js';
+import {
+  effectiveUid,
+  errorCode,
+  formatMode,
+  isAbsent,
+  isRefusedSymlink,
+  NOFOLLOW_READ_FLAGS,
+  type PathVersion,
+  READ_FLAGS,
+  siblingName,
+  syncDirectory,
+  versionOf,
+} from '../internal/fs.js';
 import { TotpKey } from '../key.js';
 import type { TotpOptions } from '../options.js';
+import { parseOtpauthUri } from '../uri.js';
 
 /** 'base32': the secret on one line, what `oathtool --totp -b "$(cat FILE)"` reads; 'uri': an otpauth:// URI. */
 export type KeyFileFormat = 'base32' | 'uri';
@@ -15,8 +31,8 @@ export type KeyFileFormat = 'base32' | 'uri';
 export interface LoadedKey {
   key: TotpKey;
   format: KeyFileFormat;
-  /** The file version the key came from (see `signatureOf`). */
-  signature: string;
+  /** The file version the key came from. */
+  version: PathVersion;
   /** When that version was written, in ms since the Unix epoch. */
   mtimeMs: number;
   /** Its permission bits. */
@@ -29,27 +45,6 @@ const MAX_KEY_FILE_BYTES = 16 * 1024;
 /** Only the owner's user can read the secret. */
 export const DEFAULT_FILE_MODE = 0o600;
 const URI_LABEL = 'totp-handshake';
-
-/**
- * Identifies one version of a file: a rename-replace gives a new inode, an in-place rewrite a new
- * size or mtime, a chmod a new ctime (so a file made readable again is re-read).
- */
-export function signatureOf(stats: fs.Stats): string {
-  return `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeMs}:${stats.ctimeMs}`;
-}
-
-/** The signature that stands for "no file at the path". */
-export const MISSING = 'missing';
-
-/** Whether a filesystem error means "nothing at the path" rather than "cannot use what is there". */
-export function isAbsent(error: unknown): boolean {
-  const code = (error as NodeJS.ErrnoException | null)?.code;
-  return code === 'ENOENT' || code === 'ENOTDIR';
-}
-
-export function errorCode(error: unknown): string {
-  return (error as NodeJS.ErrnoException | null)?.code ?? 'an unknown error';
-}
 
 export function missingKeyFile(file: string): OtpError {
   return new OtpError('ERR_OTP_KEY_MISSING', `there is no key file at ${file}`);
@@ -90,23 +85,6 @@ export function formatKeyFile(key: TotpKey, format: KeyFileFormat): Buffer {
   return Buffer.from(`${format === 'uri' ? key.toUri(URI_LABEL) : key.toBase32()}\n`, 'utf8');
 }
 
-// O_NONBLOCK: opening a FIFO put at the path must not hang the caller (for regular files it changes nothing).
-const READ_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK;
-// Files an owner reads (the key file, the lock): no symbolic link at the path is followed
-// (O_NOFOLLOW is undefined on Windows, which has none to refuse).
-export const NOFOLLOW_READ_FLAGS = READ_FLAGS | (fs.constants.O_NOFOLLOW ?? 0);
-
-/** Whether an open with O_NOFOLLOW failed on a symbolic link: ELOOP (Linux, macOS), EMLINK (FreeBSD), EFTYPE (NetBSD). */
-export function isRefusedSymlink(error: unknown): boolean {
-  const code = errorCode(error);
-  return code === 'ELOOP' || code === 'EMLINK' || code === 'EFTYPE';
-}
-
-/** Permission bits as `ls` and chmod write them: 0644. */
-export function formatMode(mode: number): string {
-  return `0${(mode & 0o777).toString(8).padStart(3, '0')}`;
-}
-
 function untrusted(file: string, why: string): OtpError {
   return new OtpError(
     'ERR_OTP_KEY_MALFORMED',
@@ -119,8 +97,8 @@ function untrusted(file: string, why: string): OtpError {
  * writable by group or others. Anyone else who can write in the key directory could otherwise
  * plant a key the owner adopts and serves. No check where there are no uids (Windows).
  */
-function checkOwn(stats: fs.Stats, file: string): void {
-  const euid = process.geteuid?.();
+function checkOwnership(stats: fs.Stats, file: string): void {
+  const euid = effectiveUid();
   if (euid === undefined) return;
   if (stats.uid !== euid) throw untrusted(file, `it is owned by uid ${stats.uid}, not by this process's uid ${euid}`);
   const writable = stats.mode & 0o022;
@@ -130,73 +108,58 @@ function checkOwn(stats: fs.Stats, file: string): void {
   }
 }
 
-/** A buffer for the file's content, or a refusal before anything is read. */
-function bufferFor(stats: fs.Stats, file: string, own = false): Buffer {
-  if (!stats.isFile()) throw malformed(file, 'it is not a regular file');
-  if (own) checkOwn(stats, file);
-  if (stats.size > MAX_KEY_FILE_BYTES) throw malformed(file, `it is larger than ${MAX_KEY_FILE_BYTES} bytes`);
-  // One spare byte: a file that grew after the fstat is seen as too large, not cut short.
-  return Buffer.alloc(stats.size + 1);
+/** Who reads: an owner trusts only its own file at the path itself; a reader follows links (Kubernetes). */
+type Trust = 'owner' | 'reader';
+
+interface ReadOptions {
+  /** The parameters of a base32 key file, which one line cannot carry. */
+  totp?: TotpOptions | undefined;
+  /** The path errors name (a reader reads a claimed copy under another name). Default: the file. */
+  shownAs?: string | undefined;
 }
 
-function decode(buffer: Buffer, length: number, stats: fs.Stats, file: string, totp: TotpOptions | undefined): LoadedKey {
-  try {
-    if (length > stats.size) throw malformed(file, 'it changed while being read');
-    const { key, format } = parseKeyFile(buffer.toString('utf8', 0, length), file, totp);
-    return { key, format, signature: signatureOf(stats), mtimeMs: stats.mtimeMs, mode: stats.mode & 0o777 };
-  } finally {
-    buffer.fill(0);
-  }
-}
-
-function readError(file: string, error: unknown, own = false): OtpError {
-  if (isOtpError(error)) return error;
-  if (own && isRefusedSymlink(error)) return untrusted(file, 'it is a symbolic link');
-  return isAbsent(error) ? missingKeyFile(file) : keyFileIoError(file, 'read', error);
-}
-
-/**
- * Reads and parses the key file (following symlinks). The signature comes from the descriptor the
- * content was read from, so it names exactly the version parsed. Errors name `shownAs`.
- *
- * `own` (KeyOwner's reads): the file must be a regular file at the path itself (no symbolic link
- * at the last component), owned by this process's effective uid and not writable by group or
- * others; any other is refused with ERR_OTP_KEY_MALFORMED saying why.
- */
-export async function readKeyFile(file: string, totp?: TotpOptions, shownAs = file, own = false): Promise<LoadedKey> {
+async function readAs(trust: Trust, file: string, { totp, shownAs = file }: ReadOptions): Promise<LoadedKey> {
   let handle: fsp.FileHandle | undefined;
+  let buffer: Buffer | undefined;
   try {
-    handle = await fsp.open(file, own ? NOFOLLOW_READ_FLAGS : READ_FLAGS);
+    handle = await fsp.open(file, trust === 'owner' ? NOFOLLOW_READ_FLAGS : READ_FLAGS);
     const stats = await handle.stat();
-    const buffer = bufferFor(stats, shownAs, own);
+    if (!stats.isFile()) throw malformed(shownAs, 'it is not a regular file');
+    if (trust === 'owner') checkOwnership(stats, shownAs);
+    if (stats.size > MAX_KEY_FILE_BYTES) throw malformed(shownAs, `it is larger than ${MAX_KEY_FILE_BYTES} bytes`);
+    // One spare byte: a file that grew after the fstat is seen as too large, not cut short.
+    buffer = Buffer.alloc(stats.size + 1);
     const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-    return decode(buffer, bytesRead, stats, shownAs, totp);
+    if (bytesRead > stats.size) throw malformed(shownAs, 'it changed while being read');
+    // The version comes from the descriptor the content was read from: it names exactly the version parsed.
+    const { key, format } = parseKeyFile(buffer.toString('utf8', 0, bytesRead), shownAs, totp);
+    return { key, format, version: versionOf(stats), mtimeMs: stats.mtimeMs, mode: stats.mode & 0o777 };
   } catch (error) {
-    throw readError(shownAs, error, own);
+    if (isOtpError(error)) throw error;
+    if (trust === 'owner' && isRefusedSymlink(error)) throw untrusted(shownAs, 'it is a symbolic link');
+    throw isAbsent(error) ? missingKeyFile(shownAs) : keyFileIoError(shownAs, 'read', error);
   } finally {
+    buffer?.fill(0);
+    // A failed close must not replace the error that ended the read, nor fail a read that worked.
     await handle?.close().catch(() => undefined);
   }
 }
 
-/** `readKeyFile` for the one place that must not wait: KeyOwner's check of a code that failed. */
-export function readKeyFileSync(file: string, totp?: TotpOptions, own = false): LoadedKey {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(file, own ? NOFOLLOW_READ_FLAGS : READ_FLAGS);
-    const stats = fs.fstatSync(fd);
-    const buffer = bufferFor(stats, file, own);
-    const bytesRead = fs.readSync(fd, buffer, 0, buffer.length, 0);
-    return decode(buffer, bytesRead, stats, file, totp);
-  } catch (error) {
-    throw readError(file, error, own);
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
+/**
+ * Reads and parses the key file as a thin client does: through symbolic links (a Kubernetes
+ * secret volume is one), whoever owns it. Throws ERR_OTP_KEY_MISSING, _MALFORMED or _IO.
+ */
+export function readKeyFile(file: string, options: ReadOptions = {}): Promise<LoadedKey> {
+  return readAs('reader', file, options);
 }
 
-/** A unique name beside `file`, hidden, for a temp or claimed copy. */
-export function siblingName(file: string, purpose: string): string {
-  return path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.${purpose}`);
+/**
+ * Reads the key file as a KeyOwner does: only a regular file at the path itself (no symbolic
+ * link at the last component), owned by this process's effective uid and not writable by group
+ * or others; any other is refused with ERR_OTP_KEY_MALFORMED saying why.
+ */
+export function readOwnKeyFile(file: string, options: ReadOptions = {}): Promise<LoadedKey> {
+  return readAs('owner', file, options);
 }
 
 // A write in progress takes milliseconds; a file of ours this old was left by a killed process.
@@ -226,29 +189,91 @@ export async function removeLeftovers(file: string): Promise<void> {
   }
 }
 
-/** Makes a rename durable. Best effort: some filesystems refuse fsync on a directory, and the rename is already visible. */
-export async function syncDirectory(dir: string): Promise<void> {
-  const handle = await fsp.open(dir, 'r').catch(() => undefined);
-  if (handle === undefined) return;
-  await handle.sync().catch(() => undefined);
-  await handle.close().catch(() => undefined);
+function foreign(file: string, why: string): OtpError {
+  return new OtpError(
+    'ERR_OTP_KEY_FOREIGN',
+    `${file} is not a key file (${why}); it is never overwritten: move it away or choose another path for the key`,
+  );
+}
+
+/**
+ * Whether `text` is what some key file holds: nothing at all, or one line holding a base32
+ * secret or an otpauth URI, of any length (a secret too short for this package is still
+ * somebody's key, written for another tool).
+ */
+function isKeyFileText(text: string): boolean {
+  const content = text.trim();
+  if (content.length === 0) return true;
+  if (/[\r\n]/.test(content)) return false;
+  try {
+    const secret = /^otpauth:/i.test(content) ? parseOtpauthUri(content).secret : decodeBase32(content);
+    secret.fill(0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Throws ERR_OTP_KEY_FOREIGN unless whatever is at `file` may be replaced by a key file: nothing,
+ * a key file (whoever owns it: an owner replaces a key it does not trust), a symbolic link (the
+ * rename replaces the link, not its target), or a file this process cannot read, when it is no
+ * larger than a key file and lies in a directory of this process's user (a key written by
+ * another user, e.g. root, in the owner's own key directory). Anything else (a .env, a
+ * package.json, a directory, a FIFO) is somebody's data.
+ */
+async function checkReplaceable(file: string): Promise<void> {
+  const stats = await fsp.lstat(file).catch((error: unknown) => {
+    if (isAbsent(error)) return undefined;
+    throw keyFileIoError(file, 'examined', error);
+  });
+  if (stats === undefined || stats.isSymbolicLink()) return;
+  if (!stats.isFile()) throw foreign(file, 'it is not a regular file');
+  if (stats.size > MAX_KEY_FILE_BYTES) throw foreign(file, `it is larger than ${MAX_KEY_FILE_BYTES} bytes`);
+  let handle: fsp.FileHandle | undefined;
+  const buffer = Buffer.alloc(MAX_KEY_FILE_BYTES + 1);
+  try {
+    handle = await fsp.open(file, NOFOLLOW_READ_FLAGS);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+    if (!isKeyFileText(buffer.toString('utf8', 0, bytesRead))) throw foreign(file, 'it does not hold a key');
+  } catch (error) {
+    if (isOtpError(error)) throw error;
+    if (isAbsent(error)) return;
+    const euid = effectiveUid();
+    const dir = await fsp.stat(path.dirname(file)).catch(() => undefined);
+    if (errorCode(error) !== 'EACCES' || euid === undefined || dir?.uid !== euid) throw keyFileIoError(file, 'examined', error);
+  } finally {
+    buffer.fill(0);
+    await handle?.close().catch(() => undefined);
+  }
+}
+
+export interface WriteOptions {
+  format: KeyFileFormat;
+  /** Permission bits, applied before the secret is written. */
+  mode: number;
+  /** Give the file to this user and group (a command run as root keeps the key file's owner). */
+  chown?: { uid: number; gid: number } | undefined;
 }
 
 /**
  * Replaces `file` with `key` atomically: a temp file in the same directory is created with
- * O_EXCL and given `mode` before the secret is written (fchmod, so the umask cannot widen or
- * narrow it), fsynced, renamed over the target, and the directory fsynced. A reader sees the old
- * file or the new one, never a mix; on any failure the temp file is removed and the target is
- * untouched. Resolves to the new file's stats (undefined if another writer replaced it at once).
+ * O_EXCL and given `mode` (and `chown`) before the secret is written (fchmod, so the umask cannot
+ * widen or narrow it), fsynced, renamed over the target, and the directory fsynced. A reader sees
+ * the old file or the new one, never a mix; on any failure the temp file is removed and the
+ * target is untouched. A target that is not a key file is never replaced (ERR_OTP_KEY_FOREIGN).
+ * Resolves to the new file's stats (undefined if another writer replaced it at once).
  * Throws ERR_OTP_KEY_IO.
  */
-export async function writeKeyFile(file: string, key: TotpKey, format: KeyFileFormat, mode: number): Promise<fs.Stats | undefined> {
+export async function writeKeyFile(file: string, key: TotpKey, { format, mode, chown }: WriteOptions): Promise<fs.Stats | undefined> {
+  await checkReplaceable(file);
   const temp = siblingName(file, 'tmp');
   const content = formatKeyFile(key, format);
   let handle: fsp.FileHandle | undefined;
   try {
-    handle = await fsp.open(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode);
+    handle = await fsp.open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
     await handle.chmod(mode);
+    if (chown !== undefined) await handle.chown(chown.uid, chown.gid);
     await handle.writeFile(content);
     await handle.sync();
     const { ino } = await handle.stat();
@@ -269,16 +294,29 @@ export async function writeKeyFile(file: string, key: TotpKey, format: KeyFileFo
 }
 
 /**
- * Deletes `file` if it holds the key `keyId`; a newer key (another owner's) is left alone.
- * Throws ERR_OTP_KEY_IO if it cannot be deleted.
+ * Deletes `file` if it is still the version `version` (the one an owner wrote or read last); a
+ * newer one (another owner's rotation) is left alone. Run under the rotation lock, so no owner
+ * replaces the file between the look and the delete. Throws ERR_OTP_KEY_IO if it cannot be deleted.
  */
-export async function removeKeyFileIfHolds(file: string, keyId: string, totp?: TotpOptions): Promise<void> {
-  const found = await readKeyFile(file, totp).catch(() => undefined);
-  if (found === undefined) return;
-  const holds = found.key.id === keyId;
-  found.key.destroy();
-  if (!holds) return;
+export async function removeKeyFileIfVersion(file: string, version: PathVersion): Promise<void> {
+  const stats = await fsp.lstat(file).catch(() => undefined);
+  if (stats === undefined || versionOf(stats) !== version) return;
   await fsp.rm(file, { force: true }).catch((error: unknown) => {
     throw keyFileIoError(file, 'deleted', error);
   });
+}
+
+/**
+ * Writes a fresh random key (CSPRNG, 20 bytes) with `totp`'s parameters to `file`, as writeKeyFile
+ * does: the one way owners and the CLI rotate. The caller holds the rotation lock. The key is
+ * the caller's to keep or destroy; on failure it is destroyed here.
+ */
+export async function writeNewKey(file: string, options: WriteOptions & { totp: TotpOptions }): Promise<{ key: TotpKey; stats: fs.Stats | undefined }> {
+  const key = TotpKey.random(options.totp);
+  try {
+    return { key, stats: await writeKeyFile(file, key, options) };
+  } catch (error) {
+    key.destroy();
+    throw error;
+  }
 }

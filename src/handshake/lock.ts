@@ -24,7 +24,8 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { OtpError } from '../errors.js';
-import { errorCode, isAbsent, isRefusedSymlink, keyFileIoError, NOFOLLOW_READ_FLAGS } from './keyfile.js';
+import { errorCode, isAbsent, isRefusedSymlink, NOFOLLOW_READ_FLAGS } from '../internal/fs.js';
+import { keyFileIoError } from './keyfile.js';
 
 const DEFAULT_STALE_MS = 10_000;
 const RETRY_MS = 25;
@@ -44,6 +45,11 @@ export interface LockOptions {
   timeoutMs?: number;
   /** Stops the wait: acquireLock rejects with the signal's reason. A lock already held is kept. */
   signal?: AbortSignal;
+  /**
+   * Give the lock file to this user and group: the CLI run as root gives it to the key file's
+   * owner, so that owners can read it, and judge it, should the CLI be killed while holding it.
+   */
+  chown?: { uid: number; gid: number } | undefined;
 }
 
 export interface HeldLock {
@@ -58,10 +64,15 @@ interface LockInfo {
   token: string;
 }
 
+/** Stands for the content of a lock file this process cannot read: judged by its mtime alone. */
+const UNREADABLE = '';
+
 /** What a lock file held when looked at: its identity (to recognise it later) and whether it is stale. */
 interface Observed {
   identity: string;
   stale: boolean;
+  /** The holder's token, for a lock this package wrote. */
+  token?: string | undefined;
 }
 
 function parseInfo(text: string): Partial<LockInfo> | undefined {
@@ -98,10 +109,12 @@ async function readLock(file: string): Promise<{ stats: Stats; text: string | un
     return { stats, text: bytesRead > MAX_LOCK_BYTES ? undefined : buffer.toString('utf8', 0, bytesRead) };
   } catch (error) {
     if (isAbsent(error)) return undefined;
-    // A symbolic link: not a lock, and not to be followed.
-    if (isRefusedSymlink(error)) {
+    // A symbolic link: not a lock, and not to be followed. A lock this process may not read (one
+    // left by the CLI run as root and killed): its age still tells whether it is stale.
+    if (isRefusedSymlink(error) || errorCode(error) === 'EACCES') {
       const stats = await fsp.lstat(file).catch(() => undefined);
-      return stats === undefined ? undefined : { stats, text: undefined };
+      if (stats === undefined) return undefined;
+      return { stats, text: stats.isFile() && !isRefusedSymlink(error) ? UNREADABLE : undefined };
     }
     throw keyFileIoError(file, 'read', error, 'the lock file');
   } finally {
@@ -123,26 +136,34 @@ async function observe(file: string, staleMs: number): Promise<Observed | undefi
   const pid = info?.pid;
   // Only a positive pid names one process: kill(0 or -1, 0) would probe a group or everything.
   const dead = info?.host === hostname() && Number.isSafeInteger(pid) && (pid as number) > 0 && !isAlive(pid as number);
-  return { identity: `${stats.dev}:${stats.ino}:${stats.mtimeMs}:${text}`, stale: dead || Math.abs(Date.now() - time) > staleMs };
+  const stale = dead || Math.abs(Date.now() - time) > staleMs;
+  return { identity: `${stats.dev}:${stats.ino}:${stats.mtimeMs}:${text}`, stale, token: typeof info?.token === 'string' ? info.token : undefined };
 }
 
-async function breakStale(file: string, stale: Observed, staleMs: number): Promise<void> {
+/**
+ * Removes the lock at `file` if it is the one `isIt` recognises. The lock is first renamed to a
+ * unique name, so that what is checked is exactly what the rename moved: a lock that another
+ * process created in the meantime is never removed. If the rename moved another lock than the
+ * one meant (its holder took it in between), it is linked back, unless a third lock exists by now.
+ */
+async function removeIf(file: string, isIt: (moved: Observed | undefined) => boolean, staleMs: number): Promise<void> {
   const aside = `${file}.${randomBytes(6).toString('hex')}.stale`;
   try {
     await fsp.rename(file, aside);
   } catch (error) {
-    if (isAbsent(error)) return; // someone else broke it first
+    if (isAbsent(error)) return; // gone already
     throw keyFileIoError(file, 'removed', error, 'the lock file');
   }
   const moved = await observe(aside, staleMs).catch(() => undefined);
-  if (moved !== undefined && moved.identity !== stale.identity) {
-    // Not the lock judged stale: a live holder's. Put it back unless a third lock exists by now.
-    await fsp.link(aside, file).catch(() => undefined);
-  }
+  if (moved !== undefined && !isIt(moved)) await fsp.link(aside, file).catch(() => undefined);
   await fsp.rm(aside, { force: true }).catch(() => undefined);
 }
 
-async function create(file: string, info: LockInfo): Promise<boolean> {
+function breakStale(file: string, stale: Observed, staleMs: number): Promise<void> {
+  return removeIf(file, (moved) => moved?.identity === stale.identity, staleMs);
+}
+
+async function create(file: string, info: LockInfo, chown: LockOptions['chown']): Promise<boolean> {
   let handle: fsp.FileHandle;
   try {
     handle = await fsp.open(file, 'wx', LOCK_MODE);
@@ -152,6 +173,7 @@ async function create(file: string, info: LockInfo): Promise<boolean> {
   }
   try {
     await handle.chmod(LOCK_MODE);
+    if (chown !== undefined) await handle.chown(chown.uid, chown.gid);
     await handle.writeFile(`${JSON.stringify(info)}\n`);
     await handle.close();
     return true;
@@ -186,9 +208,9 @@ export async function acquireLock(keyFile: string, options: LockOptions = {}): P
       throw new OtpError('ERR_OTP_KEY_IO', `the lock file ${file} is held by another process and was not released within ${timeoutMs} ms`);
     }
     info.time = Date.now();
-    if (await create(file, info)) {
-      if (!signal?.aborted) return { release: () => release(file, info.token) };
-      await release(file, info.token);
+    if (await create(file, info, options.chown)) {
+      if (!signal?.aborted) return { release: () => release(file, info.token, staleMs) };
+      await release(file, info.token, staleMs);
       throw aborted(signal);
     }
     const held = await observe(file, staleMs);
@@ -204,10 +226,9 @@ export async function acquireLock(keyFile: string, options: LockOptions = {}): P
   }
 }
 
-async function release(file: string, token: string): Promise<void> {
-  // If this holder was judged stale and its lock broken, the lock there now is someone else's.
-  const found = await readLock(file).catch(() => undefined);
-  if (found?.text !== undefined && parseInfo(found.text)?.token === token) await fsp.rm(file, { force: true }).catch(() => undefined);
+/** Removes this holder's lock; if it was judged stale and broken, the lock there now is someone else's and stays. */
+async function release(file: string, token: string, staleMs: number): Promise<void> {
+  await removeIf(file, (moved) => moved?.token === token, staleMs).catch(() => undefined);
 }
 
 /** Runs `task` holding the lock beside `keyFile`. */

@@ -1,8 +1,15 @@
 // KeyOwner: the API side of the handshake (SPEC §3). It holds the key the thin clients read from
 // the key file, writes that file when it creates or rotates a key, and follows the file when
 // another owner or the CLI rotates it.
+import { performance } from 'node:perf_hooks';
+
 import { isOtpError, OtpError } from '../errors.js';
-import { TotpKey } from '../key.js';
+import { type AuditEvent, type AuditListener, emitEvent } from '../events.js';
+import { parseCode } from '../internal/code.js';
+import { formatMode, type PathVersion, versionOf } from '../internal/fs.js';
+import { fail, flag, milliseconds, optionsObject } from '../internal/options.js';
+import { SerialQueue } from '../internal/serial.js';
+import type { TotpKey } from '../key.js';
 import {
   DEFAULT_WINDOW,
   type ResolvedTotpOptions,
@@ -13,35 +20,42 @@ import {
   type TotpOptions,
   type VerifyOptions,
 } from '../options.js';
-import { type AuditEvent, type AuditListener, emitEvent } from './events.js';
-import { formatMode, type KeyFileFormat, removeKeyFileIfHolds, removeLeftovers, signatureOf, writeKeyFile } from './keyfile.js';
+import type { CheckResult, KeyTiming, OtpVerifier } from '../verifier.js';
+import { type KeyFileFormat, type LoadedKey, removeKeyFileIfVersion, removeLeftovers, writeNewKey } from './keyfile.js';
 import { withLock } from './lock.js';
 import { KeyRing } from './ring.js';
-import { later } from './timer.js';
 import { isLoaded, KeySource, type ReadOutcome } from './source.js';
-import type { CheckResult, KeyTiming, OtpVerifier } from './types.js';
-import * as valid from './validate.js';
+import { later } from './timer.js';
+import { fileMode, isDefaultTotp, keyFileFormat, keyPath, listener } from './validate.js';
 import { KeyFileWatcher } from './watch.js';
 
 export interface KeyOwnerOptions {
   /** The key file, e.g. '/opt/shared/otp.key'. Its directory must exist. */
   path: string;
   /**
-   * Rotate every this many ms, counted from the key file's mtime so that owners sharing the file
-   * agree on when. 0 or undefined: no scheduled rotation (`rotate()` and the CLI still rotate).
+   * Rotate every this many milliseconds, counted from the key file's mtime so that owners sharing
+   * the file agree on when (and never later than this long after the key was loaded, whatever the
+   * file's mtime says). At least one TOTP period: a smaller value is taken for seconds meant as
+   * milliseconds. 0 or undefined: no scheduled rotation (`rotate()` and the CLI still rotate).
    */
   rotateEvery?: number;
-  /** How long (ms) a replaced key stays valid. Default two TOTP periods (60 s). */
+  /** How long (ms) a replaced key stays valid: 0, or at least 1000. Default two TOTP periods (60 s). */
   grace?: number;
   /** Adopt a valid existing key file instead of writing a new key at start. Default true. */
   adopt?: boolean;
-  /** Delete the key file on close() if it still holds this owner's key. Default false. */
+  /** Delete the key file on close() if it is still the one this owner wrote or read. Default false. */
   removeOnClose?: boolean;
-  /** Permission bits of the key file. Default 0o600: only the owner's user can read the secret. */
+  /**
+   * Permission bits of the key file. Default 0o600: only the owner's user can read the secret;
+   * 0o640 for readers in the file's group. Group or others may never write it.
+   */
   fileMode?: number;
-  /** 'base32' (default, what oathtool reads) or 'uri' (carries algorithm, digits and period). */
+  /**
+   * 'base32' (what oathtool reads) or 'uri' (carries algorithm, digits and period). Default:
+   * base32 for the default parameters, uri for any other; base32 with other parameters is refused.
+   */
   format?: KeyFileFormat;
-  /** Parameters of the keys this owner creates. Default SHA1, 6 digits, 30 s. */
+  /** Parameters of the keys this owner creates. Default SHA1, 6 digits, 30 s; no epoch. */
   totp?: TotpOptions;
   /**
    * Receives `load`, `rotate` and `error` events (`verify` events come from the HTTP guards, so
@@ -51,30 +65,52 @@ export interface KeyOwnerOptions {
   onEvent?: AuditListener;
 }
 
+const OPTION_NAMES: readonly (keyof KeyOwnerOptions)[] = ['path', 'rotateEvery', 'grace', 'adopt', 'removeOnClose', 'fileMode', 'format', 'totp', 'onEvent'];
 // A scheduled rotation that failed (ENOSPC, EROFS) is retried this often, not in a loop.
 const MAX_RETRY_MS = 60_000;
+// The shortest grace that is not taken for seconds meant as milliseconds (0 turns grace off).
+const MIN_GRACE_MS = 1000;
 const NO_KEY: CheckResult = Object.freeze({ ok: false, reason: 'no-key' });
 
 function closedError(): OtpError {
   return new OtpError('ERR_OTP_DESTROYED', 'this KeyOwner is closed');
 }
 
-function isCode(code: unknown, digits: number): code is string {
-  if (typeof code !== 'string' || code.length !== digits) return false;
-  for (let i = 0; i < digits; i++) {
-    const c = code.charCodeAt(i);
-    if (c < 48 || c > 57) return false;
+function rotateEveryOption(value: unknown, periodMs: number): number {
+  const every = milliseconds(value, 'rotateEvery', 0);
+  if (every !== 0 && every < periodMs) {
+    fail(
+      `rotateEvery is in milliseconds: ${every} would rotate every ${every / 1000} s, more often than the ${periodMs / 1000} s TOTP period (did you mean ${every * 1000}?)`,
+    );
   }
-  return true;
+  return every;
+}
+
+function graceOption(value: unknown, periodMs: number): number {
+  const grace = milliseconds(value, 'grace', 2 * periodMs);
+  if (grace !== 0 && grace < MIN_GRACE_MS) {
+    fail(`grace is in milliseconds: ${grace} would keep a replaced key for ${grace} ms; use 0 for none, or at least ${MIN_GRACE_MS} (did you mean ${grace * 1000}?)`);
+  }
+  return grace;
+}
+
+/** What a loaded key file and an owner's configuration disagree on, if they do. */
+function mismatch(loaded: LoadedKey, totp: ResolvedTotpOptions): string | undefined {
+  const { key, format } = loaded;
+  if (key.algorithm !== totp.algorithm || key.digits !== totp.digits || key.period !== totp.period) {
+    return `its key is ${key.algorithm}, ${key.digits} digits, ${key.period} s, and this owner's keys are ${totp.algorithm}, ${totp.digits} digits, ${totp.period} s`;
+  }
+  if (format === 'base32' && !isDefaultTotp(totp)) return 'it is a base32 line, which cannot tell readers these parameters';
+  return undefined;
 }
 
 /**
  * The API side: creates or adopts the shared key, verifies codes against it, rotates it.
  *
  * Verification is synchronous; a valid code costs no system call and no allocation beyond the
- * result. A code that fails against the keys in memory costs one stat of the key file, and a
- * re-read if it changed: no owner refuses a code made with the key the file holds now, even
- * before its watcher has noticed the change.
+ * result. A code that fails against the keys in memory makes the owner look at the key file in
+ * the background (off the request path), so that a rotation another process made is picked up
+ * before the client's retry, even if the watcher has not noticed it yet.
  *
  * Timers and the file watch are unref'd: an owner never keeps a process alive. Call close() to
  * wipe the keys from memory and, with `removeOnClose`, to delete the key file; a process that
@@ -84,55 +120,58 @@ function isCode(code: unknown, digits: number): code is string {
  * ```ts
  * const owner = await KeyOwner.start({ path: '/opt/shared/otp.key', rotateEvery: 3_600_000 });
  * const { ok, reason } = owner.check(req.headers['x-otp']);
- * process.once('SIGTERM', () => void owner.close());
  * ```
  */
 export class KeyOwner implements OtpVerifier {
   readonly path: string;
+  /** The key file's permission bits. */
+  readonly fileMode: number;
   readonly #totp: ResolvedTotpOptions;
   readonly #rotateEvery: number;
   readonly #removeOnClose: boolean;
-  readonly #fileMode: number;
   readonly #format: KeyFileFormat;
   readonly #onEvent: AuditListener | undefined;
   readonly #source: KeySource;
   readonly #keys: KeyRing;
+  readonly #fileWork = new SerialQueue();
   #watcher: KeyFileWatcher | undefined;
-  /** The mtime of the file version that brought the current key: scheduled rotations count from it. */
-  #bornAt = 0;
-  #lastKeyId: string | undefined;
+  /** When the current key is due for rotation, by the clock and by elapsed time (performance.now()). */
+  #dueAt = 0;
+  #dueAtElapsed = 0;
+  /** The key file version this owner wrote or read last: removeOnClose deletes only that one. */
+  #lastVersion: PathVersion | undefined;
   #rotationTimer: NodeJS.Timeout | undefined;
-  #queue: Promise<unknown> = Promise.resolve();
   #closing: Promise<void> | undefined;
+  #lookingAgain = false;
   // Aborted by close(): a rotation still waiting for the lock gives up instead of holding close() up.
   readonly #abort = new AbortController();
-  // Reused for every check, so that the hot path allocates nothing.
-  readonly #scratch = { window: DEFAULT_WINDOW, timeMs: 0 };
+  // Reused for every check, so that the hot path allocates nothing for it.
+  readonly #verifyOptions = { window: DEFAULT_WINDOW, timeMs: 0 };
 
   private constructor(options: KeyOwnerOptions) {
-    this.path = valid.keyPath(options.path);
+    this.path = keyPath(options.path);
     this.#totp = resolveTotpOptions(options.totp);
-    this.#format = valid.keyFileFormat(options.format);
-    if (this.#format === 'uri' && this.#totp.epoch !== 0) valid.fail("format 'uri' cannot carry a non-zero epoch");
-    this.#rotateEvery = valid.milliseconds(options.rotateEvery, 'rotateEvery', 0);
-    this.#keys = new KeyRing(valid.milliseconds(options.grace, 'grace', 2 * this.#totp.period * 1000));
-    this.#removeOnClose = valid.flag(options.removeOnClose, 'removeOnClose', false);
-    this.#fileMode = valid.fileMode(options.fileMode);
-    this.#onEvent = valid.listener(options.onEvent);
-    // An owner trusts only a file of its own user that no one else can write, at the path itself.
-    this.#source = new KeySource(this.path, this.#totp, true);
+    const periodMs = this.#totp.period * 1000;
+    this.#format = keyFileFormat(options.format, this.#totp);
+    this.#rotateEvery = rotateEveryOption(options.rotateEvery, periodMs);
+    this.#keys = new KeyRing(graceOption(options.grace, periodMs));
+    this.#removeOnClose = flag(options.removeOnClose, 'removeOnClose', false);
+    this.fileMode = fileMode(options.fileMode);
+    this.#onEvent = listener(options.onEvent);
+    this.#source = new KeySource(this.path, { totp: this.#totp, trust: 'owner' });
   }
 
   /**
    * Adopts the key in the file at `path` (unless `adopt: false`) or writes a new one, then
-   * follows the file. Rejects with ERR_OTP_OPTIONS for bad options and ERR_OTP_KEY_IO when no
-   * key can be adopted and none can be written.
+   * follows the file. Rejects with ERR_OTP_OPTIONS for bad options, ERR_OTP_KEY_FOREIGN when
+   * the path holds something that is not a key file (it is never overwritten), and
+   * ERR_OTP_KEY_IO when no key can be adopted and none can be written.
    */
   static async start(options: KeyOwnerOptions): Promise<KeyOwner> {
-    valid.optionsObject(options, 'KeyOwner');
+    optionsObject(options, 'KeyOwner', OPTION_NAMES, true);
     const owner = new KeyOwner(options);
     try {
-      await owner.#init(valid.flag(options.adopt, 'adopt', true));
+      await owner.#init(flag(options.adopt, 'adopt', true));
     } catch (error) {
       await owner.close();
       throw error;
@@ -151,32 +190,35 @@ export class KeyOwner implements OtpVerifier {
 
   /** Whether `code` is valid now (or at `options.timeMs`) for the current key or one within grace. */
   verify(code: unknown, options?: VerifyOptions): boolean {
-    const current = this.#keys.current;
-    return current !== undefined && isCode(code, current.digits) && this.#find(code, options) !== undefined;
+    return this.check(code, options).ok;
   }
 
   /**
    * Checks any value as a code: `no-key` (closed), `missing` (undefined, null or ''), `malformed`
-   * (not `digits` ASCII digits), `invalid`, or ok with the matching key, offset and time step.
-   * Throws only for bad options.
+   * (not `digits` ASCII digits), `invalid`, or ok with the matching key, offset, time step and
+   * the time the code expires. Throws only for bad options.
    */
   check(code: unknown, options?: VerifyOptions): CheckResult {
     const current = this.#keys.current;
     if (current === undefined) return NO_KEY;
     if (code === undefined || code === null || code === '') return { ok: false, reason: 'missing', keyId: current.id };
-    if (!isCode(code, current.digits)) return { ok: false, reason: 'malformed', keyId: current.id };
-    const key = this.#find(code, options);
-    if (key === undefined) return { ok: false, reason: 'invalid', keyId: this.#keys.current?.id ?? current.id };
-    const delta = this.#keys.delta;
-    const step = Math.floor((this.#scratch.timeMs - key.epoch * 1000) / (key.period * 1000)) + delta;
-    return { ok: true, keyId: key.id, delta, step };
+    if (parseCode(code, current.digits) < 0) return { ok: false, reason: 'malformed', keyId: current.id };
+    const verifyOptions = this.#verifyOptions;
+    const requested = resolveVerifyOptions(options);
+    verifyOptions.window = requested === undefined ? DEFAULT_WINDOW : resolveWindow(requested.window);
+    verifyOptions.timeMs = requested === undefined ? Date.now() : resolveTime(requested.timeMs);
+    const result = this.#keys.match(code as string, verifyOptions);
+    if (result !== undefined) return result;
+    this.#lookAgain();
+    return { ok: false, reason: 'invalid', keyId: current.id };
   }
 
   /**
    * Writes a new key now, under the rotation lock; the replaced key stays valid for `grace`.
    * On failure the current key keeps serving, no partial file is left, an `error` event is
-   * emitted and the promise rejects with ERR_OTP_KEY_IO. Rejects with ERR_OTP_DESTROYED, writing
-   * nothing, if close() is called before it has taken the lock.
+   * emitted and the promise rejects (ERR_OTP_KEY_IO, or ERR_OTP_KEY_FOREIGN when something that
+   * is not a key file has taken the path). Rejects with ERR_OTP_DESTROYED, writing nothing, if
+   * close() is called before it has taken the lock.
    */
   rotate(reason = 'rotate() was called'): Promise<void> {
     if (this.#closing !== undefined) return Promise.reject(closedError());
@@ -190,18 +232,18 @@ export class KeyOwner implements OtpVerifier {
   /**
    * Stops following the file and rotating, and wipes the keys: from now on every check is
    * `no-key`. Waits for a rotation under way (one still waiting for the lock is given up), then
-   * (with `removeOnClose`) deletes the key file if it still holds this owner's key. Never
-   * rejects: a failed delete is an `error` event.
+   * (with `removeOnClose`) deletes the key file if it is still the version this owner wrote or
+   * read. Never rejects: a failed delete is an `error` event.
    */
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
     clearTimeout(this.#rotationTimer);
     this.#watcher?.close();
     this.#keys.wipe();
-    this.#closing = this.#queue.then(async () => {
-      if (!this.#removeOnClose || this.#lastKeyId === undefined) return;
-      const keyId = this.#lastKeyId;
-      await withLock(this.path, () => removeKeyFileIfHolds(this.path, keyId, this.#totp)).catch((error: unknown) => this.#reportError(error));
+    this.#closing = this.#fileWork.idle().then(async () => {
+      const version = this.#lastVersion;
+      if (!this.#removeOnClose || version === undefined) return;
+      await withLock(this.path, () => removeKeyFileIfVersion(this.path, version)).catch((error: unknown) => this.#reportError(error));
     });
     // After #closing is set: a queued rotation that wakes up now sees the owner closed.
     this.#abort.abort(closedError());
@@ -209,12 +251,12 @@ export class KeyOwner implements OtpVerifier {
   }
 
   async #init(adopt: boolean): Promise<void> {
-    if (adopt) this.#apply(await this.#source.read(), true);
+    if (adopt) this.#adopt(await this.#source.read());
     if (this.#keys.current === undefined) {
       await this.#exclusive(async () => {
         // Another owner starting at the same moment may have written a key while this one waited.
-        if (adopt) this.#apply(await this.#source.refresh(), true);
-        if (this.#keys.current === undefined) await this.#writeNew(adopt ? 'no valid key file to adopt' : 'start');
+        if (adopt) this.#adopt(await this.#source.refresh());
+        if (this.#keys.current === undefined) await this.#writeNew(adopt ? 'no key file to adopt' : 'start');
       });
     }
     // A killed owner's temp file holds a key that was never used; nothing else would remove it
@@ -222,24 +264,39 @@ export class KeyOwner implements OtpVerifier {
     await removeLeftovers(this.path);
     // Queued behind this owner's own rotations, so that it never reads a file it is writing as if
     // someone else had.
-    this.#watcher = new KeyFileWatcher(this.path, () => this.#serial(async () => this.#apply(await this.#source.refresh(), false)));
+    this.#watcher = new KeyFileWatcher(this.path, () => this.#fileWork.run(async () => this.#follow(await this.#source.refresh())));
   }
 
-  /** Acts on a read of the key file: a new key is switched to; a bad file is reported. */
-  #apply(outcome: ReadOutcome | undefined, starting: boolean): void {
+  /**
+   * At start: a key file that suits this owner is adopted. Anything else is reported and left for
+   * #writeNew, which replaces a key file (one this owner does not trust, or with other parameters)
+   * and refuses to replace what is not one.
+   */
+  #adopt(outcome: ReadOutcome | undefined): void {
     if (outcome === undefined) return;
-    if (isLoaded(outcome)) {
-      // A closing owner takes no new key: removeOnClose must judge the file by what it held.
-      if (this.#closing !== undefined) return outcome.key.destroy();
-      this.#install(outcome.key, outcome.mtimeMs, { type: 'load', message: `read a key from ${this.path}` });
-      this.#reportWideMode(outcome.mode);
-    } else if (outcome.code === 'ERR_OTP_KEY_IO' && starting) {
-      throw outcome;
-    } else if (outcome.code !== 'ERR_OTP_KEY_MISSING') {
-      // A missing file is what a reader with deleteAfterRead leaves: nothing to report. A bad
-      // one is reported and left alone; the next rotation replaces it.
-      this.#reportError(outcome);
+    if (!isLoaded(outcome)) {
+      if (outcome.code !== 'ERR_OTP_KEY_MISSING') this.#reportError(outcome);
+      return;
     }
+    const why = mismatch(outcome, this.#totp);
+    if (why === undefined) return this.#follow(outcome);
+    outcome.key.destroy();
+    this.#reportError(new OtpError('ERR_OTP_KEY_MALFORMED', `the key file ${this.path} is not adopted: ${why}; a new key replaces it`));
+  }
+
+  /** Acts on a read of the key file while running: a new key is switched to; a bad file is reported. */
+  #follow(outcome: ReadOutcome | undefined): void {
+    if (outcome === undefined) return;
+    if (!isLoaded(outcome)) {
+      // A missing file is what a reader with deleteAfterRead leaves: nothing to report. A bad
+      // one is reported and left alone; the next rotation replaces it if it is a key file.
+      if (outcome.code !== 'ERR_OTP_KEY_MISSING') this.#reportError(outcome);
+      return;
+    }
+    // A closing owner takes no new key: removeOnClose must judge the file by what it held.
+    if (this.#closing !== undefined) return outcome.key.destroy();
+    this.#install(outcome.key, outcome.version, outcome.mtimeMs, { type: 'load', message: `read a key from ${this.path}` });
+    this.#reportWideMode(outcome.mode);
   }
 
   /**
@@ -248,9 +305,9 @@ export class KeyOwner implements OtpVerifier {
    * and reported as an error until a rotation writes the file again with fileMode.
    */
   #reportWideMode(mode: number): void {
-    const extra = mode & ~this.#fileMode & 0o777;
+    const extra = mode & ~this.fileMode & 0o777;
     if (extra === 0) return;
-    const [found, wanted] = [formatMode(mode), formatMode(this.#fileMode)];
+    const [found, wanted] = [formatMode(mode), formatMode(this.fileMode)];
     this.#reportError(new Error(`the key file ${this.path} has mode ${found}, wider than fileMode ${wanted}; the next rotation writes it with ${wanted}`));
   }
 
@@ -262,16 +319,23 @@ export class KeyOwner implements OtpVerifier {
     emitEvent(this.#onEvent, event);
   }
 
-  /** Runs `task` after the file work already queued in this process. */
-  #serial(task: () => Promise<void>): Promise<void> {
-    const run = this.#queue.then(task);
-    this.#queue = run.catch(() => undefined);
-    return run;
+  /**
+   * After a refused code: reads the key file in the background if it changed, at most one look at
+   * a time. A client that has already seen a rotation the watcher has not reported yet then
+   * finds the new key here on its retry. Nothing on the request path waits for the disk.
+   */
+  #lookAgain(): void {
+    if (this.#lookingAgain || this.#closing !== undefined) return;
+    this.#lookingAgain = true;
+    void this.#fileWork
+      .run(async () => this.#follow(await this.#source.refresh()))
+      .catch(() => undefined)
+      .finally(() => (this.#lookingAgain = false));
   }
 
   /** Runs `task` alone in this process and under the lock file across processes; reports its failure. */
   #exclusive(task: () => Promise<void>): Promise<void> {
-    return this.#serial(() => withLock(this.path, task, { signal: this.#abort.signal })).catch((error: unknown) => {
+    return this.#fileWork.run(() => withLock(this.path, task, { signal: this.#abort.signal })).catch((error: unknown) => {
       // A rotation given up because the owner closed is no failure to report.
       if (!isOtpError(error, 'ERR_OTP_DESTROYED')) this.#reportError(error);
       throw error;
@@ -279,46 +343,40 @@ export class KeyOwner implements OtpVerifier {
   }
 
   async #writeNew(reason: string): Promise<void> {
-    const key = TotpKey.random(this.#totp);
-    let stats;
-    try {
-      stats = await writeKeyFile(this.path, key, this.#format, this.#fileMode);
-    } catch (error) {
-      key.destroy();
-      throw error;
-    }
+    const { key, stats } = await writeNewKey(this.path, { totp: this.#totp, format: this.#format, mode: this.fileMode });
     // Another writer replacing the file at once is left for the watcher to find.
-    if (stats !== undefined) this.#source.assume(signatureOf(stats));
-    this.#install(key, stats?.mtimeMs ?? Date.now(), { type: 'rotate', message: `wrote a new key to ${this.path} (${reason})` });
+    const version = stats === undefined ? undefined : versionOf(stats);
+    if (version !== undefined) this.#source.assume(version);
+    this.#install(key, version, stats?.mtimeMs ?? Date.now(), { type: 'rotate', message: `wrote a new key to ${this.path} (${reason})` });
   }
 
-  #install(key: TotpKey, bornAt: number, event: Omit<AuditEvent, 'at'>): void {
-    this.#lastKeyId = key.id;
-    this.#bornAt = bornAt;
+  #install(key: TotpKey, version: PathVersion | undefined, writtenAt: number, event: Omit<AuditEvent, 'at'>): void {
+    this.#lastVersion = version;
     let installed = false;
     if (this.#closing === undefined) installed = this.#keys.install(key);
     else key.destroy();
-    this.#scheduleRotation();
-    // The same key rewritten is no news; a rotation is reported even when a failed code made this
-    // owner read its own new file before the write returned, or when it finished during close().
+    if (installed || event.type === 'rotate') this.#setDue(writtenAt);
+    // The same key rewritten is no news; a rotation is reported even when it finished during close().
     if (installed || event.type === 'rotate') emitEvent(this.#onEvent, { ...event, keyId: key.id });
   }
 
-  /** The key that accepts `code` (offset in #keys.delta), re-reading a changed file before refusing. */
-  #find(code: string, options: VerifyOptions | undefined): TotpKey | undefined {
-    const scratch = this.#scratch;
-    const requested = resolveVerifyOptions(options);
-    scratch.window = requested === undefined ? DEFAULT_WINDOW : resolveWindow(requested.window);
-    scratch.timeMs = requested === undefined ? Date.now() : resolveTime(requested.timeMs);
-    const key = this.#keys.match(code, scratch);
-    if (key !== undefined || this.#closing !== undefined) return key;
-    const outcome = this.#source.refreshSync();
-    if (outcome === undefined) return undefined;
-    this.#apply(outcome, false);
-    return isLoaded(outcome) ? this.#keys.match(code, scratch) : undefined;
+  /**
+   * A key is due for rotation `rotateEvery` after its file was written, by the clock, so that
+   * owners sharing the file agree; and never later than `rotateEvery` of elapsed time after this
+   * owner got it, so that a file dated in the future (a clock set back, a planted mtime) cannot
+   * postpone rotation.
+   */
+  #setDue(writtenAt: number): void {
+    this.#dueAt = Math.min(writtenAt, Date.now()) + this.#rotateEvery;
+    this.#dueAtElapsed = performance.now() + this.#rotateEvery;
+    this.#scheduleRotation();
   }
 
-  #scheduleRotation(delay = this.#bornAt + this.#rotateEvery - Date.now()): void {
+  #isDue(): boolean {
+    return Date.now() >= this.#dueAt || performance.now() >= this.#dueAtElapsed;
+  }
+
+  #scheduleRotation(delay = Math.min(this.#dueAt - Date.now(), this.#dueAtElapsed - performance.now())): void {
     clearTimeout(this.#rotationTimer);
     if (this.#rotateEvery === 0 || this.#closing !== undefined) return;
     this.#rotationTimer = later(() => void this.#rotateIfDue(), delay);
@@ -329,8 +387,8 @@ export class KeyOwner implements OtpVerifier {
       await this.#exclusive(async () => {
         if (this.#closing !== undefined) return;
         // Another owner, or the CLI, may have rotated while this one waited for the lock.
-        this.#apply(await this.#source.refresh(), false);
-        if (Date.now() >= this.#bornAt + this.#rotateEvery) await this.#writeNew('scheduled rotation');
+        this.#follow(await this.#source.refresh());
+        if (this.#isDue()) await this.#writeNew('scheduled rotation');
       });
       this.#scheduleRotation();
     } catch {

@@ -3,13 +3,16 @@
 import * as fsp from 'node:fs/promises';
 import path from 'node:path';
 
-import { OtpError } from '../errors.js';
+import { isOtpError, OtpError } from '../errors.js';
+import { type AuditEvent, type AuditListener, emitEvent } from '../events.js';
+import { ABSENT, errorCode, isAbsent, siblingName, syncDirectory } from '../internal/fs.js';
+import { flag, milliseconds, optionsObject } from '../internal/options.js';
+import { SerialQueue } from '../internal/serial.js';
 import type { TotpKey } from '../key.js';
 import { resolveTotpOptions, type TotpOptions } from '../options.js';
-import { type AuditEvent, type AuditListener, emitEvent } from './events.js';
-import { errorCode, isAbsent, keyFileIoError, MISSING, missingKeyFile, readKeyFile, siblingName, syncDirectory } from './keyfile.js';
-import { isLoaded, KeySource, type ReadOutcome, sameKey } from './source.js';
-import * as valid from './validate.js';
+import { keyFileIoError, missingKeyFile, readKeyFile } from './keyfile.js';
+import { isLoaded, KeySource, type ReadOutcome } from './source.js';
+import { keyPath, listener } from './validate.js';
 import { KeyFileWatcher } from './watch.js';
 
 export interface KeyReaderOptions {
@@ -34,6 +37,7 @@ export interface KeyReaderOptions {
   onEvent?: AuditListener;
 }
 
+const OPTION_NAMES: readonly (keyof KeyReaderOptions)[] = ['path', 'deleteAfterRead', 'watch', 'wait', 'totp', 'onEvent'];
 const DEFAULT_WAIT_MS = 10_000;
 // While open() waits, a directory that does not exist yet is polled this often.
 const WAIT_POLL_MS = 250;
@@ -65,14 +69,14 @@ export class KeyReader {
   #canDelete = true;
   #key: TotpKey | undefined;
   #watcher: KeyFileWatcher | undefined;
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #fileWork = new SerialQueue();
   #closed = false;
 
   private constructor(options: KeyReaderOptions) {
-    this.path = valid.keyPath(options.path);
-    this.#deleteAfterRead = valid.flag(options.deleteAfterRead, 'deleteAfterRead', false);
-    this.#onEvent = valid.listener(options.onEvent);
-    this.#source = new KeySource(this.path, resolveTotpOptions(options.totp));
+    this.path = keyPath(options.path);
+    this.#deleteAfterRead = flag(options.deleteAfterRead, 'deleteAfterRead', false);
+    this.#onEvent = listener(options.onEvent);
+    this.#source = new KeySource(this.path, { totp: resolveTotpOptions(options.totp), trust: 'reader' });
   }
 
   /**
@@ -81,19 +85,19 @@ export class KeyReader {
    * ERR_OTP_KEY_IO); ERR_OTP_OPTIONS for bad options.
    */
   static async open(options: KeyReaderOptions): Promise<KeyReader> {
-    valid.optionsObject(options, 'KeyReader');
+    optionsObject(options, 'KeyReader', OPTION_NAMES, true);
     const reader = new KeyReader(options);
-    const watch = valid.flag(options.watch, 'watch', true);
-    const wait = valid.milliseconds(options.wait, 'wait', DEFAULT_WAIT_MS);
+    const watch = flag(options.watch, 'watch', true);
+    const wait = milliseconds(options.wait, 'wait', DEFAULT_WAIT_MS);
     try {
-      const first = await reader.#take(true);
+      const first = await reader.#readNow();
       if (isLoaded(first)) reader.#install(first.key);
       else await reader.#waitForKey(wait, first);
     } catch (error) {
       reader.close();
       throw error;
     }
-    if (watch) reader.#watcher = new KeyFileWatcher(reader.path, () => reader.#serial(() => reader.#follow()));
+    if (watch) reader.#watcher = new KeyFileWatcher(reader.path, () => reader.#fileWork.run(() => reader.#follow()));
     return reader;
   }
 
@@ -118,8 +122,8 @@ export class KeyReader {
    */
   reload(): Promise<void> {
     if (this.#closed) return Promise.reject(this.#closedError());
-    return this.#serial(async () => {
-      const outcome = await this.#take(true);
+    return this.#fileWork.run(async () => {
+      const outcome = await this.#readNow();
       if (isLoaded(outcome)) return this.#install(outcome.key);
       this.#report(outcome);
       throw outcome;
@@ -143,14 +147,8 @@ export class KeyReader {
     return new OtpError('ERR_OTP_DESTROYED', 'this KeyReader is closed');
   }
 
-  #serial<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(task);
-    this.#queue = run.catch(() => undefined);
-    return run;
-  }
-
   async #follow(): Promise<void> {
-    const outcome = await this.#take(false);
+    const outcome = await this.#readIfChanged();
     if (outcome === undefined) return;
     if (isLoaded(outcome)) this.#install(outcome.key);
     else this.#report(outcome);
@@ -172,11 +170,11 @@ export class KeyReader {
       // Not unref'd: a process awaiting open() stays alive until it settles.
       const deadline = setTimeout(() => {
         const missing = new OtpError('ERR_OTP_KEY_MISSING', `no key file appeared at ${this.path} within ${wait} ms`);
-        this.#serial(async () => settle(last.code === 'ERR_OTP_KEY_MISSING' ? missing : last));
+        void this.#fileWork.run(async () => settle(last.code === 'ERR_OTP_KEY_MISSING' ? missing : last));
       }, wait);
       const look = async (): Promise<void> => {
         if (settled) return;
-        const outcome = await this.#take(false);
+        const outcome = await this.#readIfChanged();
         if (outcome === undefined) return;
         if (isLoaded(outcome)) {
           this.#install(outcome.key);
@@ -186,41 +184,52 @@ export class KeyReader {
         // A file not there yet is what waiting is for; a bad one is worth saying.
         if (outcome.code !== 'ERR_OTP_KEY_MISSING') this.#report(outcome);
       };
-      const watcher = new KeyFileWatcher(this.path, () => this.#serial(look), { pollInterval: WAIT_POLL_MS });
+      const watcher = new KeyFileWatcher(this.path, () => this.#fileWork.run(look), { pollInterval: WAIT_POLL_MS });
     });
   }
 
+  /** Reads the key file now, whatever its version (claiming it first with deleteAfterRead). */
+  #readNow(): Promise<ReadOutcome> {
+    return this.#claimOr(() => this.#source.read(), missingKeyFile(this.path)) as Promise<ReadOutcome>;
+  }
+
+  /** Reads the key file if it is a version not read yet; undefined when there is none. */
+  #readIfChanged(): Promise<ReadOutcome | undefined> {
+    return this.#claimOr(() => this.#source.refresh(), undefined);
+  }
+
   /**
-   * Reads the file (`force`) or, when it changed, its new version. With deleteAfterRead the file
-   * is first claimed by renaming it to a private name: whatever version the rename moved is the
-   * one read and then deleted, so a key written between a read and a delete is never lost.
+   * With deleteAfterRead, claims the file by renaming it to a private name and reads that: whatever
+   * version the rename moved is the one read and then deleted, so a key written between a read
+   * and a delete is never lost. Nothing to claim gives `nothing`. Without deleteAfterRead, or where
+   * the file cannot be deleted (reported once), `read` reads it in place.
    */
-  #take(force: true): Promise<ReadOutcome>;
-  #take(force: false): Promise<ReadOutcome | undefined>;
-  async #take(force: boolean): Promise<ReadOutcome | undefined> {
-    if (!this.#deleteAfterRead || !this.#canDelete) return force ? this.#source.read() : this.#source.refresh();
+  async #claimOr<T extends ReadOutcome | undefined>(read: () => Promise<T>, nothing: T): Promise<ReadOutcome | T> {
+    if (!this.#deleteAfterRead || !this.#canDelete) return read();
     const claimed = siblingName(this.path, 'claimed');
     try {
       await fsp.rename(this.path, claimed);
     } catch (error) {
       // Nothing there: the last key was taken already, which is the normal state here.
-      if (isAbsent(error)) return force ? missingKeyFile(this.path) : undefined;
+      if (isAbsent(error)) return nothing;
       if (!CANNOT_DELETE.has(errorCode(error))) return keyFileIoError(this.path, 'deleted after reading', error);
       this.#canDelete = false;
       this.#report(keyFileIoError(this.path, 'deleted after reading', error), 'it is left in place and followed');
-      return force ? this.#take(true) : this.#take(false);
+      return read();
     }
     try {
-      return await readKeyFile(claimed, this.#source.totp, this.path).catch((error: OtpError) => error);
+      return await readKeyFile(claimed, { totp: this.#source.totp, shownAs: this.path }).catch((error: unknown) =>
+        isOtpError(error) ? error : keyFileIoError(this.path, 'read', error),
+      );
     } finally {
-      this.#source.assume(MISSING);
+      this.#source.assume(ABSENT);
       await fsp.rm(claimed, { force: true }).catch(() => undefined);
       await syncDirectory(path.dirname(this.path));
     }
   }
 
   #install(key: TotpKey): void {
-    if (this.#closed || (this.#key !== undefined && sameKey(this.#key, key))) return key.destroy();
+    if (this.#closed || this.#key?.equals(key) === true) return key.destroy();
     this.#key?.destroy();
     this.#key = key;
     emitEvent(this.#onEvent, { type: 'load', keyId: key.id, message: `read a key from ${this.path}` });

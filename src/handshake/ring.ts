@@ -1,8 +1,8 @@
 // The keys a KeyOwner accepts: the current one, and those it replaced while their grace lasts.
+import { stepBounds } from '../internal/steps.js';
 import type { TotpKey } from '../key.js';
-import { sameKey } from './source.js';
+import type { CheckResult, KeyTiming } from '../verifier.js';
 import { afterElapsed, type Elapsed } from './timer.js';
-import type { KeyTiming } from './types.js';
 
 /**
  * A replaced key. It is accepted for codes timed before `until` (ms since the Unix epoch), and
@@ -34,13 +34,20 @@ function retire(list: Retained[], drop: (old: Retained) => boolean): Retained[] 
   });
 }
 
+/** The result for a code of `key` found `delta` steps from `timeMs`'s, accepted until the window or `until` ends. */
+function matched(key: TotpKey, delta: number, { window, timeMs }: { window: number; timeMs: number }, until: number): CheckResult {
+  const { step, startMs } = stepBounds(timeMs, key);
+  // The code of step s is accepted while the current step is within `window` of s: until step
+  // s + window + 1 begins.
+  const windowEndsAt = startMs + (delta + window + 1) * key.period * 1000;
+  return { ok: true, keyId: key.id, delta, step: step + delta, expiresAt: Math.min(windowEndsAt, until) };
+}
+
 export class KeyRing {
   readonly #grace: number;
   #current: TotpKey | undefined;
   #timing: KeyTiming | undefined;
   #retained: Retained[] = [];
-  /** The step offset of the last match. */
-  delta = 0;
 
   constructor(grace: number) {
     this.#grace = grace;
@@ -61,12 +68,12 @@ export class KeyRing {
    */
   install(key: TotpKey): boolean {
     const previous = this.#current;
-    if (previous !== undefined && sameKey(previous, key)) {
+    if (previous !== undefined && previous.equals(key)) {
       key.destroy();
       return false;
     }
     // A key coming back from retirement (an old file restored) is current again, not twice.
-    this.#retained = retire(this.#retained, (old) => sameKey(old.key, key));
+    this.#retained = retire(this.#retained, (old) => old.key.equals(key));
     if (previous !== undefined) {
       const retained: Retained = {
         key: previous,
@@ -82,26 +89,20 @@ export class KeyRing {
   }
 
   /**
-   * The key that accepts `code` at `options.timeMs` (the offset left in `delta`): the current
-   * one, else one replaced less than the grace period before that time. Allocates nothing.
+   * The match for `code` at `options.timeMs` among the current key and those replaced less than
+   * the grace period before that time (the current one first), or undefined.
    */
-  match(code: string, options: { window: number; timeMs: number }): TotpKey | undefined {
+  match(code: string, options: { window: number; timeMs: number }): CheckResult | undefined {
     const current = this.#current;
     if (current === undefined) return undefined;
-    let delta = current.check(code, options);
-    if (delta !== null) {
-      this.delta = delta;
-      return current;
-    }
+    const delta = current.check(code, options);
+    if (delta !== null) return matched(current, delta, options, Infinity);
     const retained = this.#retained;
     for (let i = 0; i < retained.length; i++) {
       const { key, until } = retained[i] as Retained;
       if (options.timeMs >= until) continue;
-      delta = key.check(code, options);
-      if (delta !== null) {
-        this.delta = delta;
-        return key;
-      }
+      const old = key.check(code, options);
+      if (old !== null) return matched(key, old, options, until);
     }
     return undefined;
   }

@@ -1,18 +1,11 @@
-// Option checks shared by KeyOwner and KeyReader: misuse throws ERR_OTP_OPTIONS at start, never later.
+// Option checks that only the handshake has (paths, file modes, formats): misuse throws
+// ERR_OTP_OPTIONS at start, never later. The generic ones are in src/internal/options.ts.
 import path from 'node:path';
 
-import { OtpError } from '../errors.js';
-import type { AuditListener } from './events.js';
+import type { AuditListener } from '../events.js';
+import { fail, optionalFunction } from '../internal/options.js';
+import { type ResolvedTotpOptions, TOTP_DEFAULTS } from '../options.js';
 import { DEFAULT_FILE_MODE, type KeyFileFormat } from './keyfile.js';
-
-export function fail(message: string): never {
-  throw new OtpError('ERR_OTP_OPTIONS', message);
-}
-
-export function optionsObject<T extends object>(options: T | undefined, what: string): T {
-  if (options === null || typeof options !== 'object') fail(`${what} options must be an object with a path`);
-  return options;
-}
 
 /** The key file's absolute path, so that a later chdir changes nothing. */
 export function keyPath(value: unknown): string {
@@ -20,34 +13,52 @@ export function keyPath(value: unknown): string {
   return path.resolve(value);
 }
 
-export function flag(value: unknown, name: string, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') fail(`${name} must be a boolean`);
-  return value;
-}
-
-/** A duration in milliseconds: a whole number, 0 or more. */
-export function milliseconds(value: unknown, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || (value as number) < 0) fail(`${name} must be a whole number of milliseconds, 0 or more`);
-  return value as number;
-}
-
+/**
+ * Permission bits for the key file. Write access for group or others is refused: an owner
+ * trusts only a key file no one else can write, so it would refuse its own file on restart.
+ */
 export function fileMode(value: unknown): number {
   if (value === undefined) return DEFAULT_FILE_MODE;
   if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 0o777) {
     fail('fileMode must be permission bits from 0 to 0o777, e.g. 0o600');
   }
+  if (((value as number) & 0o022) !== 0) {
+    fail('fileMode must not let group or others write the key file (e.g. 0o600, or 0o640 for a group of readers)');
+  }
+  if (((value as number) & 0o400) === 0) fail('fileMode must let the owner read the key file (0o400)');
   return value as number;
 }
 
-export function keyFileFormat(value: unknown): KeyFileFormat {
-  if (value === undefined) return 'base32';
-  if (value !== 'base32' && value !== 'uri') fail("format must be 'base32' or 'uri'");
-  return value;
+/** Whether a base32 line, which carries no parameters, is read by everyone as these parameters. */
+export function isDefaultTotp(totp: ResolvedTotpOptions): boolean {
+  return (
+    totp.algorithm === TOTP_DEFAULTS.algorithm &&
+    totp.digits === TOTP_DEFAULTS.digits &&
+    totp.period === TOTP_DEFAULTS.period &&
+    totp.epoch === TOTP_DEFAULTS.epoch
+  );
+}
+
+/**
+ * The format an owner writes: the one asked for, else 'base32' for the default parameters and
+ * 'uri' for any other. A base32 line with other parameters is refused: readers, the CLI and
+ * oathtool would make default (SHA-1, 6-digit, 30 s) codes from it, and every request would fail.
+ * No format carries an epoch, so a key with one cannot be shared through a file at all.
+ */
+export function keyFileFormat(value: unknown, totp: ResolvedTotpOptions): KeyFileFormat {
+  if (value !== undefined && value !== 'base32' && value !== 'uri') fail("format must be 'base32' or 'uri'");
+  if (totp.epoch !== TOTP_DEFAULTS.epoch) {
+    fail('totp.epoch cannot be shared through a key file: neither a base32 line nor an otpauth URI carries it, so readers would make other codes');
+  }
+  if (value === 'base32' && !isDefaultTotp(totp)) {
+    const { algorithm, digits, period } = totp;
+    fail(
+      `format 'base32' cannot carry ${algorithm}, ${digits} digits, ${period} s: readers, the CLI and oathtool would make SHA1, 6-digit, 30 s codes from it. Use format 'uri' (the default for these parameters)`,
+    );
+  }
+  return value ?? (isDefaultTotp(totp) ? 'base32' : 'uri');
 }
 
 export function listener(value: unknown): AuditListener | undefined {
-  if (value !== undefined && typeof value !== 'function') fail('onEvent must be a function');
-  return value as AuditListener | undefined;
+  return optionalFunction(value as AuditListener | undefined, 'onEvent');
 }

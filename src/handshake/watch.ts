@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import path from 'node:path';
 
-import { errorCode, isAbsent, MISSING, signatureOf } from './keyfile.js';
+import { ABSENT, isAbsent, type PathVersion, versionOf, versionOfFailure } from '../internal/fs.js';
 import { later } from './timer.js';
 
 export interface WatchOptions {
@@ -33,14 +33,17 @@ const WATCH_RETRY_MS = 10_000;
 const DANGLING_RETRY_MS = 50;
 const DANGLING_RETRIES = 20;
 
-/** The version at the path: a signature, MISSING, 'dangling' (a symlink to nothing) or an error. */
-async function versionAt(file: string): Promise<string> {
+/** A symbolic link at the path that points at nothing. */
+const DANGLING = 'dangling';
+
+/** The version at the path (following links): a file's version, ABSENT, DANGLING or an error's. */
+async function versionAt(file: string): Promise<PathVersion> {
   try {
-    return signatureOf(await fsp.stat(file));
+    return versionOf(await fsp.stat(file));
   } catch (error) {
-    if (!isAbsent(error)) return `error:${errorCode(error)}`;
+    if (!isAbsent(error)) return versionOfFailure(error);
     const link = await fsp.lstat(file).catch(() => undefined);
-    return link?.isSymbolicLink() ? 'dangling' : MISSING;
+    return link?.isSymbolicLink() ? DANGLING : ABSENT;
   }
 }
 
@@ -55,7 +58,7 @@ export class KeyFileWatcher {
   /** The directory the watcher is on (dev:ino): a directory deleted and recreated is a new one. */
   #watchedDir: string | undefined;
   #watchRetryAt = 0;
-  #reported: string | undefined;
+  #reported: PathVersion | undefined;
   #dangling = 0;
   #timer: NodeJS.Timeout | undefined;
   #due = 0;
@@ -124,7 +127,7 @@ export class KeyFileWatcher {
     await this.#rearm();
     const version = await versionAt(this.#file);
     if (this.#closed) return;
-    if (version === 'dangling' && this.#dangling < DANGLING_RETRIES) {
+    if (version === DANGLING && this.#dangling < DANGLING_RETRIES) {
       this.#dangling++;
       return this.#schedule(DANGLING_RETRY_MS);
     }

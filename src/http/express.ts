@@ -2,6 +2,7 @@
 // is a node IncomingMessage with `ip`), so this module never loads express itself.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
+import { connectionOf } from './connection.js';
 import { createGuard, type OtpGuardOptions } from './decide.js';
 
 /** The part of an Express request the guard reads. */
@@ -30,7 +31,7 @@ export function verifyOtp(
 ): (req: ExpressLikeRequest, res: ServerResponse, next: (error?: unknown) => void) => void {
   const guard = createGuard(options, (req, header) => req.headers[header]);
   return (req, res, next) => {
-    const refusal = guard(req, req.ip ?? req.socket.remoteAddress);
+    const refusal = guard(req, connectionOf(req.socket, req.ip));
     if (refusal === null) next();
     else res.writeHead(refusal.status, refusal.headers).end(refusal.body);
   };

@@ -2,6 +2,7 @@
 // never loads fastify (or fastify-plugin) itself.
 import type { IncomingHttpHeaders } from 'node:http';
 
+import { connectionOf, type SocketLike } from './connection.js';
 import { createGuard, type OtpGuardOptions } from './decide.js';
 
 /** The part of a Fastify request the guard reads. */
@@ -9,6 +10,7 @@ export interface FastifyLikeRequest {
   readonly ip: string;
   readonly headers: IncomingHttpHeaders;
   readonly routeOptions: { readonly config?: unknown };
+  readonly raw: { readonly socket: SocketLike };
 }
 
 /** The part of a Fastify reply the guard writes. */
@@ -55,7 +57,7 @@ function optedOut(request: FastifyLikeRequest): boolean {
 export async function fastifyOtp(instance: FastifyLikeInstance, options: FastifyOtpOptions): Promise<void> {
   const guard = createGuard(options, (request, header) => request.headers[header]);
   instance.addHook('onRequest', (request, reply, done) => {
-    const refusal = optedOut(request) ? null : guard(request, request.ip);
+    const refusal = optedOut(request) ? null : guard(request, connectionOf(request.raw.socket, request.ip));
     if (refusal === null) done();
     else reply.code(refusal.status).headers(refusal.headers).send(refusal.body);
   });

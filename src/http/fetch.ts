@@ -1,31 +1,38 @@
 // totp-handshake/fetch: the guard for runtimes built on the Web Request/Response (Hono, Next.js
 // route handlers, Bun, Deno). Nothing here is specific to Node.
-import { createGuard, type OtpGuardOptions } from './decide.js';
+import { type Connection, createGuard, type OtpGuardOptions } from './decide.js';
 
 export type OtpGuardFetchOptions = OtpGuardOptions<Request>;
+export type { Connection } from './decide.js';
+export { connectionOf } from './connection.js';
 
 /**
  * A guard for Web `Request`s: null lets the request through; otherwise it is the `Response` to
- * send (401, 429 or 503 with a JSON body). Pass the client's address as the second argument:
- * without it (and without `clientKey`), every client shares one throttling bucket, so one
- * client's failures can lock out the others.
+ * send (401, 429 or 503 with a JSON body).
+ *
+ * Pass where the request came from as the second argument: the client's address (a string), or
+ * `{ address, listener }` with the listening server, so that failures are counted per listener
+ * as in the other adapters (on Node, `connectionOf(incoming.socket)` builds it). Without an
+ * address (and without `clientKey`) every client shares one per-client count, so one client's
+ * failures can lock out the others; without a listener every request shares one per-listener count.
  *
  * @example
  * ```ts
  * import { Hono } from 'hono';
- * import { getConnInfo } from '@hono/node-server/conninfo';
+ * import { serve, type HttpBindings } from '@hono/node-server';
  * import { KeyOwner } from 'totp-handshake';
- * import { otpGuard } from 'totp-handshake/fetch';
+ * import { connectionOf, otpGuard } from 'totp-handshake/fetch';
  *
  * const guard = otpGuard({ owner: await KeyOwner.start({ path: '/opt/shared/otp.key' }) });
- * const app = new Hono();
- * app.use(async (c, next) => guard(c.req.raw, getConnInfo(c).remote.address) ?? next());
+ * const app = new Hono<{ Bindings: HttpBindings }>();
+ * app.use(async (c, next) => guard(c.req.raw, connectionOf(c.env.incoming.socket)) ?? next());
+ * serve({ fetch: app.fetch, port: 8080 });
  * ```
  */
-export function otpGuard(options: OtpGuardFetchOptions): (req: Request, clientAddress?: string) => Response | null {
+export function otpGuard(options: OtpGuardFetchOptions): (req: Request, client?: string | Connection) => Response | null {
   const guard = createGuard(options, (req, header) => req.headers.get(header));
-  return (req, clientAddress) => {
-    const refusal = guard(req, clientAddress);
+  return (req, client) => {
+    const refusal = guard(req, typeof client === 'string' || client === undefined ? { address: client } : client);
     return refusal === null ? null : new Response(refusal.body, { status: refusal.status, headers: refusal.headers });
   };
 }

@@ -2,13 +2,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { createGuard, type OtpGuardOptions } from './decide.js';
+import { connectionOf } from './connection.js';
 
 export type OtpCheckOptions = OtpGuardOptions<IncomingMessage>;
 
 /**
  * A check for `node:http` request handlers. It returns true when the request carries a valid code;
  * otherwise it has already answered (401, 429 or 503 with a JSON body) and returns false.
- * Throttling is per `req.socket.remoteAddress` unless `clientKey` says otherwise.
+ * Failures are counted per `req.socket.remoteAddress` (unless `clientKey` says otherwise) and per
+ * listening socket (`maxFailuresTotal`).
  *
  * @example
  * ```ts
@@ -27,7 +29,7 @@ export type OtpCheckOptions = OtpGuardOptions<IncomingMessage>;
 export function otpCheck(options: OtpCheckOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
   const guard = createGuard(options, (req, header) => req.headers[header]);
   return (req, res) => {
-    const refusal = guard(req, req.socket.remoteAddress);
+    const refusal = guard(req, connectionOf(req.socket));
     if (refusal === null) return true;
     res.writeHead(refusal.status, refusal.headers).end(refusal.body);
     return false;
