@@ -2,12 +2,13 @@
 // mode set before the secret is written, never half-written, never leaving a temp file behind.
 import { execFileSync, fork } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { type AuditEvent, KeyOwner, TotpKey } from 'totp-handshake';
-import { formatKeyFile, parseKeyFile, readKeyFile, readKeyFileSync, writeKeyFile } from '../dist/handshake/keyfile.js';
+import { formatKeyFile, parseKeyFile, readKeyFile, readOwnKeyFile, writeKeyFile } from '../dist/handshake/keyfile.js';
 import { expectNoSecrets, secretsOf, tempDir, tryMount, unmount } from './helpers/handshake-fs.js';
 
 const SECRET = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ'; // "12345678901234567890", the RFC 6238 SHA-1 key
@@ -83,7 +84,7 @@ describe('formatting', () => {
 describe('reading', () => {
   it('reports a missing file as ERR_OTP_KEY_MISSING, also under a missing directory', async () => {
     await expect(readKeyFile(file)).rejects.toMatchObject({ code: 'ERR_OTP_KEY_MISSING', message: `there is no key file at ${file}` });
-    expect(() => readKeyFileSync(path.join(dir, 'gone', 'otp.key'))).toThrow(expect.objectContaining({ code: 'ERR_OTP_KEY_MISSING' }));
+    await expect(readKeyFile(path.join(dir, 'gone', 'otp.key'))).rejects.toMatchObject({ code: 'ERR_OTP_KEY_MISSING' });
   });
 
   it('refuses a directory, a FIFO (without blocking on it) and a huge file', async () => {
@@ -91,16 +92,17 @@ describe('reading', () => {
     await expect(readKeyFile(file)).rejects.toMatchObject({ code: 'ERR_OTP_KEY_MALFORMED', message: expect.stringContaining('not a regular file') });
     const fifo = path.join(dir, 'fifo');
     execFileSync('mkfifo', [fifo]);
-    expect(() => readKeyFileSync(fifo)).toThrow(/not a regular file/);
+    await expect(readKeyFile(fifo)).rejects.toMatchObject({ message: expect.stringContaining('not a regular file') });
     const huge = path.join(dir, 'huge');
     writeFileSync(huge, 'A'.repeat(1 << 20));
     await expect(readKeyFile(huge)).rejects.toMatchObject({ code: 'ERR_OTP_KEY_MALFORMED', message: expect.stringContaining('larger than') });
   });
 
-  it('reads through the sync and async paths alike, with the version it read', async () => {
-    writeFileSync(file, `\ufeff${SECRET}\r\n`);
-    const [a, b] = [await readKeyFile(file), readKeyFileSync(file)];
-    expect([a.key.id, a.format, a.signature]).toEqual([b.key.id, b.format, b.signature]);
+  it('reads as a reader and as an owner alike, with the version it read', async () => {
+    writeFileSync(file, `\ufeff${SECRET}\r\n`, { mode: 0o600 });
+    const [a, b] = [await readKeyFile(file), await readOwnKeyFile(file)];
+    expect([a.key.id, a.format, a.version]).toEqual([b.key.id, b.format, b.version]);
+    expect(a.version).toBe(`${statSync(file).dev}:${statSync(file).ino}:${statSync(file).size}:${statSync(file).mtimeMs}:${statSync(file).ctimeMs}`);
     expect(a.key.generate(T)).toBe('287082');
   });
 });
@@ -116,7 +118,7 @@ describe('atomic replacement', () => {
   ])('creates the file with mode %s whatever the umask (%s)', async (mode, umask) => {
     const old = process.umask(umask);
     try {
-      await writeKeyFile(file, TotpKey.random(), 'base32', mode);
+      await writeKeyFile(file, TotpKey.random(), { format: 'base32', mode: mode });
     } finally {
       process.umask(old);
     }
@@ -124,10 +126,10 @@ describe('atomic replacement', () => {
   });
 
   it('replaces an existing file, resetting a wider mode, and leaves no temp file', async () => {
-    writeFileSync(file, 'old', { mode: 0o666 });
+    writeFileSync(file, `${SECRET}\n`, { mode: 0o666 });
     chmodSync(file, 0o666);
     const key = TotpKey.random();
-    const stats = await writeKeyFile(file, key, 'base32', 0o600);
+    const stats = await writeKeyFile(file, key, { format: 'base32', mode: 0o600 });
     expect(readFileSync(file, 'latin1')).toBe(`${key.toBase32()}\n`);
     expect(modeOf(file)).toBe(0o600);
     expect(stats?.ino).toBe(statSync(file).ino);
@@ -138,13 +140,13 @@ describe('atomic replacement', () => {
     const ours = ['.otp.key.0123456789ab.tmp', '.otp.key.0123456789ab.claimed', 'otp.key.lock.0123456789ab.stale'];
     const others = ['.otp.key.backup', 'other.0123456789ab.tmp'];
     for (const name of [...ours, ...others]) writeFileSync(path.join(dir, name), 'x');
-    await writeKeyFile(file, TotpKey.random(), 'base32', 0o600);
+    await writeKeyFile(file, TotpKey.random(), { format: 'base32', mode: 0o600 });
     expect(readdirSync(dir).sort()).toEqual([...ours, ...others, 'otp.key'].sort()); // a write may be in progress
 
     // The files' times come from the kernel's clock; ctime cannot be set back, so the clock moves on.
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(Date.now() + 61_000);
-    await writeKeyFile(file, TotpKey.random(), 'base32', 0o600);
+    await writeKeyFile(file, TotpKey.random(), { format: 'base32', mode: 0o600 });
     expect(readdirSync(dir).sort()).toEqual([...others, 'otp.key'].sort());
   });
 
@@ -155,16 +157,66 @@ describe('atomic replacement', () => {
     utimesSync(path.join(dir, 'old'), old, old);
     renameSync(path.join(dir, 'old'), claimed); // what KeyReader does with deleteAfterRead
     expect(Date.now() - statSync(claimed).mtimeMs).toBeGreaterThan(60_000);
-    await writeKeyFile(file, TotpKey.random(), 'base32', 0o600);
+    await writeKeyFile(file, TotpKey.random(), { format: 'base32', mode: 0o600 });
     expect(readdirSync(dir).sort()).toEqual(['.otp.key.0123456789ab.claimed', 'otp.key']);
   });
 
   it('fails with ERR_OTP_KEY_IO, leaving the target and no temp file, when the rename fails', async () => {
-    mkdirSync(file);
-    writeFileSync(path.join(file, 'keep'), 'x');
-    await expect(writeKeyFile(file, TotpKey.random(), 'base32', 0o600)).rejects.toMatchObject({ code: 'ERR_OTP_KEY_IO' });
+    writeFileSync(file, `${SECRET}\n`);
+    vi.spyOn(fsp, 'rename').mockRejectedValueOnce(Object.assign(new Error('EXDEV: cross-device link not permitted'), { code: 'EXDEV' }));
+    await expect(writeKeyFile(file, TotpKey.random(), { format: 'base32', mode: 0o600 })).rejects.toMatchObject({ code: 'ERR_OTP_KEY_IO', message: expect.stringContaining('EXDEV') });
     expect(readdirSync(dir)).toEqual(['otp.key']);
-    expect(readdirSync(file)).toEqual(['keep']);
+    expect(readFileSync(file, 'latin1')).toBe(`${SECRET}\n`);
+  });
+
+  describe('never replaces what is not a key file', () => {
+    it.each([
+      ['a .env file', 'DATABASE_URL=postgres://app@db/app\nSECRET_KEY=hunter2\n'],
+      ['a package.json', '{\n  "name": "app",\n  "version": "1.0.0"\n}\n'],
+      ['one line of prose', 'not a key\n'],
+      ['a single KEY=value line', 'SECRET=abc\n'],
+      ['binary data', '\u0000\u0001\u0002garbage'],
+    ])('refuses to overwrite %s with ERR_OTP_KEY_FOREIGN, leaving it as it was', async (_, content) => {
+      writeFileSync(file, content);
+      await expect(writeKeyFile(file, TotpKey.random(), { format: 'base32', mode: 0o600 })).rejects.toMatchObject({
+        code: 'ERR_OTP_KEY_FOREIGN',
+        message: `${file} is not a key file (it does not hold a key); it is never overwritten: move it away or choose another path for the key`,
+      });
+      expect(readFileSync(file, 'latin1')).toBe(content);
+      expect(readdirSync(dir)).toEqual(['otp.key']);
+    });
+
+    it('refuses a directory and a FIFO, and a file larger than any key file', async () => {
+      mkdirSync(file);
+      await expect(writeKeyFile(file, TotpKey.random(), { format: 'base32', mode: 0o600 })).rejects.toMatchObject({ code: 'ERR_OTP_KEY_FOREIGN', message: expect.stringContaining('not a regular file') });
+      const fifo = path.join(dir, 'fifo');
+      execFileSync('mkfifo', [fifo]);
+      await expect(writeKeyFile(fifo, TotpKey.random(), { format: 'base32', mode: 0o600 })).rejects.toMatchObject({ code: 'ERR_OTP_KEY_FOREIGN' });
+      const big = path.join(dir, 'big');
+      writeFileSync(big, `${SECRET}\n`.repeat(1000));
+      await expect(writeKeyFile(big, TotpKey.random(), { format: 'base32', mode: 0o600 })).rejects.toMatchObject({ code: 'ERR_OTP_KEY_FOREIGN', message: expect.stringContaining('larger than') });
+    });
+
+    it.each([
+      ['a key of its own', `${SECRET}\n`],
+      ['an otpauth URI', `otpauth://totp/x?secret=${SECRET}&digits=8\n`],
+      ['a key too short for this package (10 bytes, from another tool)', 'GEZDGNBVGY3TQOJQ\n'],
+      ['an empty file', ''],
+    ])('replaces %s', async (_, content) => {
+      writeFileSync(file, content);
+      const key = TotpKey.random();
+      await writeKeyFile(file, key, { format: 'base32', mode: 0o600 });
+      expect(readFileSync(file, 'latin1')).toBe(`${key.toBase32()}\n`);
+    });
+
+    it('replaces a symbolic link itself, leaving what it points at alone', async () => {
+      const target = path.join(dir, 'config.json');
+      writeFileSync(target, '{"keep": true}');
+      symlinkSync(target, file);
+      await writeKeyFile(file, TotpKey.random(), { format: 'base32', mode: 0o600 });
+      expect(lstatSync(file).isFile()).toBe(true);
+      expect(readFileSync(target, 'latin1')).toBe('{"keep": true}');
+    });
   });
 
   it('fails with ERR_OTP_KEY_IO saying so when the directory does not exist', async () => {
@@ -185,7 +237,7 @@ describe('atomic replacement', () => {
         // Full, as intended.
       }
       const key = TotpKey.random({ bytes: 1024 });
-      await expect(writeKeyFile(target, key, 'base32', 0o600)).rejects.toMatchObject({ code: 'ERR_OTP_KEY_IO', message: expect.stringContaining('ENOSPC') });
+      await expect(writeKeyFile(target, key, { format: 'base32', mode: 0o600 })).rejects.toMatchObject({ code: 'ERR_OTP_KEY_IO', message: expect.stringContaining('ENOSPC') });
       expect(readFileSync(target, 'latin1')).toBe(`${SECRET}\n`);
       expect(readdirSync(small).sort()).toEqual(['filler', 'otp.key']);
     } finally {

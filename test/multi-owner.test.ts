@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { type AuditEvent, TotpKey } from 'totp-handshake';
+import { parseKeyFile } from '../dist/handshake/keyfile.js';
 import { acquireLock, withLock } from '../dist/handshake/lock.js';
 import { tempDir, waitFor } from './helpers/handshake-fs.js';
 
@@ -25,7 +26,10 @@ let file: string;
 let cleanup: () => void;
 let children: ChildProcess[] = [];
 
-beforeEach(() => ({ dir, file, cleanup } = tempDir('otp-owners')));
+beforeEach(() => {
+  ({ dir, file, cleanup } = tempDir('otp-owners'));
+  currentPeriod = 30;
+});
 afterEach(async () => {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   children = [];
@@ -46,9 +50,9 @@ function nextMessage<T>(child: ChildProcess, type: string): Promise<T> {
   });
 }
 
-async function startOwners(count: number, rotateEvery = 0): Promise<ChildProcess[]> {
+async function startOwners(count: number, rotateEvery = 0, period = 30): Promise<ChildProcess[]> {
   const started = Array.from({ length: count }, () =>
-    fork(path.join(__dirname, 'helpers/handshake-owner-process.mjs'), [file, String(rotateEvery)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+    fork(path.join(__dirname, 'helpers/handshake-owner-process.mjs'), [file, String(rotateEvery), String(period)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
   );
   children.push(...started);
   await Promise.all(started.map((child) => nextMessage(child, 'ready')));
@@ -56,7 +60,8 @@ async function startOwners(count: number, rotateEvery = 0): Promise<ChildProcess
 }
 
 const reports = (owners: ChildProcess[]) => Promise.all(owners.map((child) => (child.send('report'), nextMessage<Report>(child, 'report'))));
-const fileKeyId = () => TotpKey.fromBase32(readFileSync(file, 'latin1').trim()).id;
+const fileKeyId = () => parseKeyFile(readFileSync(file, 'latin1'), file, { period: currentPeriod }).key.id;
+let currentPeriod = 30;
 
 /** Waits until every owner holds the file's key, then stops them and returns their last reports. */
 async function converge(owners: ChildProcess[]): Promise<Report[]> {
@@ -95,8 +100,10 @@ describe.each([2, 4])('%i owner processes on one key file', (count) => {
 });
 
 it('4 owners with rotateEvery: one of them writes each scheduled rotation, none refuses a valid code', async () => {
+  // rotateEvery may not be shorter than the TOTP period: one-second codes for a rotation a second.
   const every = 1_000;
-  const owners = await startOwners(4, every);
+  currentPeriod = 1;
+  const owners = await startOwners(4, every, 1);
   const rotationsSoFar = async () => (await reports(owners)).flatMap((report) => report.events.filter((event) => event.type === 'rotate'));
   await waitFor(async () => (await rotationsSoFar()).length >= 4, 'three scheduled rotations', 60_000);
   const final = await converge(owners);

@@ -74,8 +74,8 @@ describe('start', () => {
     expect(fileKey().id).toBe(owner.keyId);
   });
 
-  it('replaces a malformed existing file, saying why', async () => {
-    writeFileSync(file, 'not a key\n');
+  it('replaces a malformed key file (a secret too short to use), saying why', async () => {
+    writeFileSync(file, 'GEZDGNBVGY3TQOJQ\n', { mode: 0o600 });
     const owner = await start();
     expect(events.all.map((event) => [event.type, event.reason])).toEqual([['error', 'malformed'], ['rotate', undefined]]);
     expect(fileKey().id).toBe(owner.keyId);
@@ -95,7 +95,7 @@ describe('start', () => {
     [{ path: 'k', grace: 1.5 }, 'grace must be a whole number of milliseconds'],
     [{ path: 'k', fileMode: 0o1000 }, 'fileMode must be permission bits'],
     [{ path: 'k', format: 'pem' }, "format must be 'base32' or 'uri'"],
-    [{ path: 'k', format: 'uri', totp: { epoch: 5 } }, "format 'uri' cannot carry a non-zero epoch"],
+    [{ path: 'k', format: 'uri', totp: { epoch: 5 } }, 'totp.epoch cannot be shared through a key file'],
     [{ path: 'k', totp: { digits: 9 } }, 'digits must be 6, 7 or 8'],
     [{ path: 'k', adopt: 'yes' }, 'adopt must be a boolean'],
     [{ path: 'k', onEvent: 'log' }, 'onEvent must be a function'],
@@ -115,8 +115,10 @@ describe('check', () => {
       expect(owner.check(code, at)).toEqual({ ok: false, reason: 'malformed', keyId });
     }
     expect(owner.check('287083', at)).toEqual({ ok: false, reason: 'invalid', keyId });
-    expect(owner.check('287082', at)).toEqual({ ok: true, keyId, delta: 0, step: 1 });
-    expect(owner.check('287082', { timeMs: 89_000 })).toEqual({ ok: true, keyId, delta: -1, step: 1 });
+    // Step 1 runs from 30 s to 60 s; with window 1 its code is accepted until step 3 begins, at 90 s.
+    expect(owner.check('287082', at)).toEqual({ ok: true, keyId, delta: 0, step: 1, expiresAt: 90_000 });
+    expect(owner.check('287082', { timeMs: 89_000 })).toEqual({ ok: true, keyId, delta: -1, step: 1, expiresAt: 90_000 });
+    expect(owner.check('287082', { timeMs: 59_000, window: 2 })).toEqual({ ok: true, keyId, delta: 0, step: 1, expiresAt: 120_000 });
     expect(owner.check('287082', { timeMs: 89_000, window: 0 })).toMatchObject({ ok: false, reason: 'invalid' });
     expect(owner.verify('287082', at)).toBe(true);
     expect(owner.verify(287082, at)).toBe(false);
@@ -126,7 +128,7 @@ describe('check', () => {
 
 describe('rotation', () => {
   it('rotate() writes a new key; the old one stays valid for grace, then is refused', async () => {
-    const owner = await start({ grace: 500 });
+    const owner = await start({ grace: 1000 });
     const old = fileKey();
     await owner.rotate('a test');
     const now = Date.now();
@@ -136,9 +138,9 @@ describe('rotation', () => {
     expect(owner.check(old.generate(now), { timeMs: now })).toMatchObject({ ok: true, keyId: old.id });
     expect(owner.check(fileKey().generate(now), { timeMs: now })).toMatchObject({ ok: true, keyId: owner.keyId });
     // Past the grace period, by the verification time and then by the clock.
-    const later = now + 600;
+    const later = now + 1100;
     expect(owner.check(old.generate(later), { timeMs: later })).toMatchObject({ ok: false, reason: 'invalid' });
-    await new Promise((resolve) => setTimeout(resolve, 600));
+    await new Promise((resolve) => setTimeout(resolve, 1100));
     expect(owner.verify(old.generate())).toBe(false);
     expect(owner.verify(fileKey().generate())).toBe(true);
   });
@@ -154,9 +156,35 @@ describe('rotation', () => {
     const owner = await start();
     const next = TotpKey.random();
     replaceFile(file, `${next.toBase32()}\n`);
-    // Same tick: only the re-read on a failed code can know the new key.
+    // Same tick: only the look at the file on a failed code can know the new key.
     expect(owner.check(next.generate())).toMatchObject({ ok: true, keyId: next.id });
     expect(events.since('load')).toEqual([expect.objectContaining({ keyId: next.id })]);
+  });
+
+  it('where looks at the file turn out slow (a network filesystem), stops looking on the request path, says so, and looks in the background', async () => {
+    const owner = await start();
+    const fs = createRequire(__filename)('node:fs') as typeof import('node:fs');
+    const lstat = fs.lstatSync;
+    // A filesystem that answers in 80 ms.
+    const slow = vi.spyOn(fs, 'lstatSync').mockImplementation(((target: string, options?: object) => {
+      const until = performance.now() + 80;
+      while (performance.now() < until);
+      return lstat(target, options as never);
+    }) as typeof fs.lstatSync);
+    for (let i = 0; i < 3; i++) {
+      const next = TotpKey.random();
+      replaceFile(file, `${next.toBase32()}\n`);
+      expect(owner.check(next.generate())).toMatchObject({ ok: true, keyId: next.id });
+    }
+    expect(events.since('error')).toEqual([expect.objectContaining({ message: expect.stringMatching(/took over 50 ms 3 times in a row; refused codes no longer look at it on the request path/) })]);
+    const calls = slow.mock.calls.length;
+    const last = TotpKey.random();
+    replaceFile(file, `${last.toBase32()}\n`);
+    expect(owner.check(last.generate())).toMatchObject({ ok: false, reason: 'invalid' });
+    expect(slow.mock.calls.length).toBe(calls);
+    slow.mockRestore();
+    await events.next('load', (event) => event.keyId === last.id);
+    expect(owner.check(last.generate())).toMatchObject({ ok: true, keyId: last.id });
   });
 
   it('follows a rotation by another writer through its watcher, keeping the old key for grace', async () => {

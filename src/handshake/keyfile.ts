@@ -1,8 +1,7 @@
 // The key file: what it holds, how it is read, and how it is replaced without a reader ever
 // seeing half of it, and without ever replacing a file that is not a key file. Every error
 // names the file and what is wrong, never what the file holds.
-import type * as fs from 'node:fs';
-import { constants } from 'node:fs';
+import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import path from 'node:path';
 
@@ -118,30 +117,72 @@ interface ReadOptions {
   shownAs?: string | undefined;
 }
 
+/** A buffer for the content of the file opened as `stats`, after the checks that need no content. */
+function bufferFor(stats: fs.Stats, trust: Trust, shownAs: string): Buffer {
+  if (!stats.isFile()) throw malformed(shownAs, 'it is not a regular file');
+  if (trust === 'owner') checkOwnership(stats, shownAs);
+  if (stats.size > MAX_KEY_FILE_BYTES) throw malformed(shownAs, `it is larger than ${MAX_KEY_FILE_BYTES} bytes`);
+  // One spare byte: a file that grew after the fstat is seen as too large, not cut short.
+  return Buffer.alloc(stats.size + 1);
+}
+
+/** The key in what was read; the version comes from the descriptor read, so it names exactly the content parsed. */
+function loaded(buffer: Buffer, bytesRead: number, stats: fs.Stats, shownAs: string, totp: TotpOptions | undefined): LoadedKey {
+  if (bytesRead > stats.size) throw malformed(shownAs, 'it changed while being read');
+  const { key, format } = parseKeyFile(buffer.toString('utf8', 0, bytesRead), shownAs, totp);
+  return { key, format, version: versionOf(stats), mtimeMs: stats.mtimeMs, mode: stats.mode & 0o777 };
+}
+
+/** Any failure of a read, as the OtpError it means. */
+function readFailure(error: unknown, trust: Trust, shownAs: string): OtpError {
+  if (isOtpError(error)) return error;
+  if (trust === 'owner' && isRefusedSymlink(error)) return untrusted(shownAs, 'it is a symbolic link');
+  return isAbsent(error) ? missingKeyFile(shownAs) : keyFileIoError(shownAs, 'read', error);
+}
+
+const openFlags = (trust: Trust): number => (trust === 'owner' ? NOFOLLOW_READ_FLAGS : READ_FLAGS);
+
 async function readAs(trust: Trust, file: string, { totp, shownAs = file }: ReadOptions): Promise<LoadedKey> {
   let handle: fsp.FileHandle | undefined;
   let buffer: Buffer | undefined;
   try {
-    handle = await fsp.open(file, trust === 'owner' ? NOFOLLOW_READ_FLAGS : READ_FLAGS);
+    handle = await fsp.open(file, openFlags(trust));
     const stats = await handle.stat();
-    if (!stats.isFile()) throw malformed(shownAs, 'it is not a regular file');
-    if (trust === 'owner') checkOwnership(stats, shownAs);
-    if (stats.size > MAX_KEY_FILE_BYTES) throw malformed(shownAs, `it is larger than ${MAX_KEY_FILE_BYTES} bytes`);
-    // One spare byte: a file that grew after the fstat is seen as too large, not cut short.
-    buffer = Buffer.alloc(stats.size + 1);
+    buffer = bufferFor(stats, trust, shownAs);
     const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-    if (bytesRead > stats.size) throw malformed(shownAs, 'it changed while being read');
-    // The version comes from the descriptor the content was read from: it names exactly the version parsed.
-    const { key, format } = parseKeyFile(buffer.toString('utf8', 0, bytesRead), shownAs, totp);
-    return { key, format, version: versionOf(stats), mtimeMs: stats.mtimeMs, mode: stats.mode & 0o777 };
+    return loaded(buffer, bytesRead, stats, shownAs, totp);
   } catch (error) {
-    if (isOtpError(error)) throw error;
-    if (trust === 'owner' && isRefusedSymlink(error)) throw untrusted(shownAs, 'it is a symbolic link');
-    throw isAbsent(error) ? missingKeyFile(shownAs) : keyFileIoError(shownAs, 'read', error);
+    throw readFailure(error, trust, shownAs);
   } finally {
     buffer?.fill(0);
     // A failed close must not replace the error that ended the read, nor fail a read that worked.
     await handle?.close().catch(() => undefined);
+  }
+}
+
+/**
+ * readOwnKeyFile without waiting, for the one place that must not: KeyOwner's look at the file
+ * when a code fails (a client that saw a rotation before the owner's watcher did).
+ */
+export function readOwnKeyFileSync(file: string, { totp }: ReadOptions = {}): LoadedKey {
+  let fd: number | undefined;
+  let buffer: Buffer | undefined;
+  try {
+    fd = fs.openSync(file, openFlags('owner'));
+    const stats = fs.fstatSync(fd);
+    buffer = bufferFor(stats, 'owner', file);
+    return loaded(buffer, fs.readSync(fd, buffer, 0, buffer.length, 0), stats, file, totp);
+  } catch (error) {
+    throw readFailure(error, 'owner', file);
+  } finally {
+    buffer?.fill(0);
+    if (fd !== undefined) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // As above: the read's own outcome stands.
+      }
+    }
   }
 }
 
@@ -196,17 +237,22 @@ function foreign(file: string, why: string): OtpError {
   );
 }
 
+// What another tool's key file may hold: base32 without spaces, or in groups of four as apps
+// show it, of at least 16 symbols (80 bits, the shortest secret in common use); or a URI.
+const BASE32_LINE = /^(?:[A-Za-z2-7]{16,}|(?:[A-Za-z2-7]{4} ){3,}[A-Za-z2-7]{1,4})=*$/;
+
 /**
  * Whether `text` is what some key file holds: nothing at all, or one line holding a base32
- * secret or an otpauth URI, of any length (a secret too short for this package is still
- * somebody's key, written for another tool).
+ * secret or an otpauth URI (a secret too short for this package, down to 80 bits, is still
+ * somebody's key, written for another tool). Prose, settings, JSON are not.
  */
 function isKeyFileText(text: string): boolean {
   const content = text.trim();
   if (content.length === 0) return true;
-  if (/[\r\n]/.test(content)) return false;
+  const uri = /^otpauth:/i.test(content);
+  if (/[\r\n]/.test(content) || (!uri && !BASE32_LINE.test(content))) return false;
   try {
-    const secret = /^otpauth:/i.test(content) ? parseOtpauthUri(content).secret : decodeBase32(content);
+    const secret = uri ? parseOtpauthUri(content).secret : decodeBase32(content);
     secret.fill(0);
     return true;
   } catch {
@@ -271,7 +317,7 @@ export async function writeKeyFile(file: string, key: TotpKey, { format, mode, c
   const content = formatKeyFile(key, format);
   let handle: fsp.FileHandle | undefined;
   try {
-    handle = await fsp.open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
+    handle = await fsp.open(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode);
     await handle.chmod(mode);
     if (chown !== undefined) await handle.chown(chown.uid, chown.gid);
     await handle.writeFile(content);

@@ -1,12 +1,11 @@
 // KeyOwner: the API side of the handshake (SPEC §3). It holds the key the thin clients read from
 // the key file, writes that file when it creates or rotates a key, and follows the file when
 // another owner or the CLI rotates it.
-import { performance } from 'node:perf_hooks';
-
 import { isOtpError, OtpError } from '../errors.js';
 import { type AuditEvent, type AuditListener, emitEvent } from '../events.js';
 import { parseCode } from '../internal/code.js';
-import { formatMode, type PathVersion, versionOf } from '../internal/fs.js';
+import { formatMode, isLocalFileSystem, type PathVersion, versionOf } from '../internal/fs.js';
+import path from 'node:path';
 import { fail, flag, milliseconds, optionsObject } from '../internal/options.js';
 import { SerialQueue } from '../internal/serial.js';
 import type { TotpKey } from '../key.js';
@@ -71,6 +70,11 @@ const MAX_RETRY_MS = 60_000;
 // The shortest grace that is not taken for seconds meant as milliseconds (0 turns grace off).
 const MIN_GRACE_MS = 1000;
 const NO_KEY: CheckResult = Object.freeze({ ok: false, reason: 'no-key' });
+// A look at a key file on tmpfs or a local disk takes microseconds. A busy machine can stop a
+// process for tens of ms at any moment, so one slow look proves nothing; several in a row mean a
+// filesystem that must not be waited for on the request path.
+const SLOW_LOOK_MS = 50;
+const SLOW_LOOKS = 3;
 
 function closedError(): OtpError {
   return new OtpError('ERR_OTP_DESTROYED', 'this KeyOwner is closed');
@@ -108,9 +112,10 @@ function mismatch(loaded: LoadedKey, totp: ResolvedTotpOptions): string | undefi
  * The API side: creates or adopts the shared key, verifies codes against it, rotates it.
  *
  * Verification is synchronous; a valid code costs no system call and no allocation beyond the
- * result. A code that fails against the keys in memory makes the owner look at the key file in
- * the background (off the request path), so that a rotation another process made is picked up
- * before the client's retry, even if the watcher has not noticed it yet.
+ * result. A code that fails against the keys in memory costs one lstat of the key file, and a
+ * re-read if it changed: no owner refuses a code made with the key the file holds now, even
+ * before its watcher has noticed the change (on a filesystem too slow for that, the look moves
+ * off the request path; see #matchAfterLook).
  *
  * Timers and the file watch are unref'd: an owner never keeps a process alive. Call close() to
  * wipe the keys from memory and, with `removeOnClose`, to delete the key file; a process that
@@ -142,7 +147,10 @@ export class KeyOwner implements OtpVerifier {
   #lastVersion: PathVersion | undefined;
   #rotationTimer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
-  #lookingAgain = false;
+  #lookingInBackground = false;
+  /** Whether a refused code may look at the key file on the request path (see #matchAfterLook). */
+  #looksOnRequestPath = false;
+  #slowLooks = 0;
   // Aborted by close(): a rotation still waiting for the lock gives up instead of holding close() up.
   readonly #abort = new AbortController();
   // Reused for every check, so that the hot path allocates nothing for it.
@@ -207,10 +215,8 @@ export class KeyOwner implements OtpVerifier {
     const requested = resolveVerifyOptions(options);
     verifyOptions.window = requested === undefined ? DEFAULT_WINDOW : resolveWindow(requested.window);
     verifyOptions.timeMs = requested === undefined ? Date.now() : resolveTime(requested.timeMs);
-    const result = this.#keys.match(code as string, verifyOptions);
-    if (result !== undefined) return result;
-    this.#lookAgain();
-    return { ok: false, reason: 'invalid', keyId: current.id };
+    const result = this.#keys.match(code as string, verifyOptions) ?? this.#matchAfterLook(code as string, verifyOptions);
+    return result ?? { ok: false, reason: 'invalid', keyId: this.#keys.current?.id ?? current.id };
   }
 
   /**
@@ -251,12 +257,13 @@ export class KeyOwner implements OtpVerifier {
   }
 
   async #init(adopt: boolean): Promise<void> {
+    this.#looksOnRequestPath = await isLocalFileSystem(path.dirname(this.path));
     if (adopt) this.#adopt(await this.#source.read());
     if (this.#keys.current === undefined) {
       await this.#exclusive(async () => {
         // Another owner starting at the same moment may have written a key while this one waited.
         if (adopt) this.#adopt(await this.#source.refresh());
-        if (this.#keys.current === undefined) await this.#writeNew(adopt ? 'no key file to adopt' : 'start');
+        if (this.#keys.current === undefined) await this.#writeNew(adopt ? 'no valid key file to adopt' : 'start');
       });
     }
     // A killed owner's temp file holds a key that was never used; nothing else would remove it
@@ -320,17 +327,41 @@ export class KeyOwner implements OtpVerifier {
   }
 
   /**
-   * After a refused code: reads the key file in the background if it changed, at most one look at
-   * a time. A client that has already seen a rotation the watcher has not reported yet then
-   * finds the new key here on its retry. Nothing on the request path waits for the disk.
+   * After a code the keys in memory refuse: the key file may hold a key this owner has not seen
+   * yet (a client can notice another owner's rotation before this owner's watcher does). On a
+   * local filesystem (tmpfs, a local disk) one lstat tells, on the request path, because the
+   * answer is wanted now; the file is read only when it changed, and the guards' throttle bounds
+   * how often wrong codes get here. Where a stat may wait on a network (NFS, CIFS, FUSE), or
+   * should looks here turn out slow SLOW_LOOKS times in a row, the look happens in the
+   * background instead, and the client's retry finds the new key.
    */
-  #lookAgain(): void {
-    if (this.#lookingAgain || this.#closing !== undefined) return;
-    this.#lookingAgain = true;
+  #matchAfterLook(code: string, verifyOptions: { window: number; timeMs: number }): CheckResult | undefined {
+    if (this.#closing !== undefined) return undefined;
+    if (!this.#looksOnRequestPath) {
+      this.#lookInBackground();
+      return undefined;
+    }
+    const started = performance.now();
+    const outcome = this.#source.refreshSync();
+    const took = performance.now() - started;
+    this.#slowLooks = took > SLOW_LOOK_MS ? this.#slowLooks + 1 : 0;
+    if (this.#slowLooks >= SLOW_LOOKS) {
+      this.#looksOnRequestPath = false;
+      this.#reportError(new Error(`looking at the key file ${this.path} took over ${SLOW_LOOK_MS} ms ${SLOW_LOOKS} times in a row; refused codes no longer look at it on the request path`));
+    }
+    if (outcome === undefined) return undefined;
+    this.#follow(outcome);
+    return isLoaded(outcome) ? this.#keys.match(code, verifyOptions) : undefined;
+  }
+
+  /** Reads the key file in the background if it changed, at most one look at a time. */
+  #lookInBackground(): void {
+    if (this.#lookingInBackground) return;
+    this.#lookingInBackground = true;
     void this.#fileWork
       .run(async () => this.#follow(await this.#source.refresh()))
       .catch(() => undefined)
-      .finally(() => (this.#lookingAgain = false));
+      .finally(() => (this.#lookingInBackground = false));
   }
 
   /** Runs `task` alone in this process and under the lock file across processes; reports its failure. */

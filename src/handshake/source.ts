@@ -1,11 +1,12 @@
 // Which version of the key file a process last read, so that it re-reads only what changed and
 // reports each problem once per file version rather than once per look.
+import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 
 import { isOtpError, type OtpError } from '../errors.js';
 import { ABSENT, type PathVersion, versionOf, versionOfFailure } from '../internal/fs.js';
 import type { TotpOptions } from '../options.js';
-import { keyFileIoError, type LoadedKey, missingKeyFile, readKeyFile, readOwnKeyFile } from './keyfile.js';
+import { keyFileIoError, type LoadedKey, missingKeyFile, readKeyFile, readOwnKeyFile, readOwnKeyFileSync } from './keyfile.js';
 
 /** A fresh read: a key, or why there is none (ERR_OTP_KEY_MISSING, _MALFORMED or _IO). */
 export type ReadOutcome = LoadedKey | OtpError;
@@ -60,6 +61,32 @@ export class KeySource {
    */
   refresh(): Promise<ReadOutcome | undefined> {
     return this.#look(false);
+  }
+
+  /**
+   * `refresh` without waiting, for an owner's source: one lstat when nothing changed, and a read
+   * when something did. Any read still under way is then discarded in favour of this one.
+   */
+  refreshSync(): ReadOutcome | undefined {
+    let version: PathVersion;
+    try {
+      version = versionOf(fs.lstatSync(this.path));
+    } catch (error) {
+      version = versionOfFailure(error);
+    }
+    if (version === this.#version) return undefined;
+    if (version === ABSENT) {
+      this.assume(ABSENT);
+      return missingKeyFile(this.path);
+    }
+    let outcome: ReadOutcome;
+    try {
+      outcome = readOwnKeyFileSync(this.path, { totp: this.totp });
+    } catch (error) {
+      outcome = isOtpError(error) ? error : keyFileIoError(this.path, 'read', error);
+    }
+    this.#record(outcome, version);
+    return outcome;
   }
 
   async #look(always: boolean): Promise<ReadOutcome | undefined> {

@@ -75,3 +75,18 @@ export async function syncDirectory(dir: string): Promise<void> {
 export function effectiveUid(): number | undefined {
   return process.geteuid?.();
 }
+
+// Linux statfs(2) f_type of the filesystems that answer a stat from local memory or a local
+// disk: tmpfs, ramfs, ext2/3/4, xfs, btrfs, overlayfs (containers), f2fs, zfs.
+const LOCAL_FILESYSTEMS = new Set([0x01021994, 0x858458f6, 0xef53, 0x58465342, 0x9123683e, 0x794c7630, 0xf2f52010, 0x2fc12fc1]);
+
+/**
+ * Whether a stat in `dir` can be waited for on a request path: true on Linux only for the local
+ * filesystems above (not NFS, CIFS, FUSE, 9p or any other that may answer over a network), and
+ * true on other systems, whose statfs types are not listed here.
+ */
+export async function isLocalFileSystem(dir: string): Promise<boolean> {
+  if (process.platform !== 'linux') return true;
+  const stats = await fsp.statfs(dir).catch(() => undefined);
+  return stats !== undefined && LOCAL_FILESYSTEMS.has(Number(stats.type));
+}

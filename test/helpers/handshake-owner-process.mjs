@@ -4,9 +4,14 @@
 import { readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
-const { KeyOwner, TotpKey } = createRequire(import.meta.url)('../../dist/index.js');
+const require = createRequire(import.meta.url);
+const { KeyOwner } = require('../../dist/index.js');
+const { parseKeyFile } = require('../../dist/handshake/keyfile.js');
 
-const [file, rotateEvery = '0'] = process.argv.slice(2);
+// A rotateEvery shorter than the default 30 s period needs keys with a shorter period.
+const [file, rotateEvery = '0', period = '30'] = process.argv.slice(2);
+const totp = { period: Number(period) };
+const fileKey = () => parseKeyFile(readFileSync(file, 'latin1'), file, totp).key;
 const events = [];
 const counts = { checks: 0, refused: 0, superseded: 0, unreadable: 0 };
 const refusals = [];
@@ -14,7 +19,7 @@ let running = true;
 
 const fileKeyId = () => {
   try {
-    const key = TotpKey.fromBase32(readFileSync(file, 'latin1').trim());
+    const key = fileKey();
     key.destroy();
     return key.id;
   } catch {
@@ -25,13 +30,13 @@ const fileKeyId = () => {
 // A rotate event is emitted under the lock, so the file is still the one this owner wrote: its
 // mtime is when the rotation happened, as the other owners judge it.
 const record = (event) => events.push(event.type === 'rotate' ? { ...event, mtimeMs: statSync(file).mtimeMs } : event);
-const owner = await KeyOwner.start({ path: file, rotateEvery: Number(rotateEvery), onEvent: record });
+const owner = await KeyOwner.start({ path: file, rotateEvery: Number(rotateEvery), totp, onEvent: record });
 
 function checkLoop() {
   for (let i = 0; i < 20; i++) {
     let key;
     try {
-      key = TotpKey.fromBase32(readFileSync(file, 'latin1').trim());
+      key = fileKey();
     } catch {
       counts.unreadable++;
       continue;
