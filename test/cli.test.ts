@@ -20,7 +20,11 @@ beforeEach(() => ({ dir, file, cleanup } = tempDir('otp-cli')));
 afterEach(() => cleanup());
 
 function run(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', cwd: dir, timeout: 30_000 });
+  return runWith({}, ...args);
+}
+
+function runWith(options: { input?: string; uid?: number; gid?: number }, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', cwd: dir, timeout: 30_000, ...options });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -119,6 +123,16 @@ describe('code and verify', () => {
     expect(run('verify', '12ab56', '--key', file)).toEqual({ status: 1, stdout: '', stderr: 'totp-handshake: invalid code: a code is 6 digits\n' });
   });
 
+  it('verify - reads the code from standard input, where ps cannot see it', () => {
+    writeFileSync(file, `${SECRET}\n`);
+    const key = fileKey();
+    const valid = runWith({ input: `${key.generate()}\n` }, 'verify', '-', '--key', file);
+    expect(valid).toEqual({ status: 0, stdout: expect.stringMatching(/^valid \((the current step|1 step old)\)\n$/), stderr: '' });
+    const wrong = String((Number(key.generate()) + 500_000) % 1_000_000).padStart(6, '0');
+    expect(runWith({ input: wrong }, 'verify', '-', '--key', file)).toEqual({ status: 1, stdout: '', stderr: 'totp-handshake: invalid code\n' });
+    expect(runWith({ input: '' }, 'verify', '-', '--key', file)).toEqual({ status: 1, stdout: '', stderr: 'totp-handshake: invalid code: a code is 6 digits\n' });
+  });
+
   it('verify --window widens or narrows the steps accepted', () => {
     writeFileSync(file, `${SECRET}\n`);
     const old = fileKey().generate(Date.now() - 60_000);
@@ -157,7 +171,10 @@ describe('a reader that closes the pipe early (`code --key K | head -c0`)', () =
 describe('mistakes: exit 2, one line on stderr, no stack trace', () => {
   it.each([
     [[], "a command is needed (see 'totp-handshake --help')"],
-    [['bogus'], "unknown command 'bogus' (see 'totp-handshake --help')"],
+    [['bogus'], "unknown command (see 'totp-handshake --help')"],
+    // A code typed in the wrong place is never echoed.
+    [['492039', '--key', 'otp.key'], "unknown command (see 'totp-handshake --help')"],
+    [['verify', '--key', 'otp.key', '-492039'], "unknown option (see 'totp-handshake verify --help')"],
     [['code'], "--key PATH is required (see 'totp-handshake code --help')"],
     [['code', '--key'], "--key needs a value (see 'totp-handshake code --help')"],
     [['code', '--key', 'otp.key', '--secret=JBSWY3DPEHPK3PXP'], "unknown option --secret (see 'totp-handshake code --help')"],

@@ -27,12 +27,18 @@ let handler: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefine
 /** The WWW-Authenticate of a scripted 401 (by default the guard's); undefined: none, as a handler's own 401. */
 let challenge: string | undefined;
 const GUARD_CHALLENGE = 'OTP error="invalid"';
+/** A scripted 429's Retry-After and body (by default the guard's). */
+let retryAfter: string | undefined;
+let throttledBody: string;
+const GUARD_THROTTLED = '{"error":"Too many attempts"}';
 
 beforeEach(async () => {
   received = [];
   statuses = [200];
   handler = undefined;
   challenge = GUARD_CHALLENGE;
+  retryAfter = '1';
+  throttledBody = GUARD_THROTTLED;
   server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -41,7 +47,8 @@ beforeEach(async () => {
     const status = statuses[Math.min(received.length, statuses.length) - 1] as number;
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (status === 401 && challenge !== undefined) headers['www-authenticate'] = challenge;
-    res.writeHead(status, headers).end(JSON.stringify({ status }));
+    if (status === 429 && retryAfter !== undefined) headers['retry-after'] = retryAfter;
+    res.writeHead(status, headers).end(status === 429 ? throttledBody : JSON.stringify({ status }));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/secure`;
@@ -200,7 +207,21 @@ describe('otpFetch and a 401 the guard did not send', () => {
     expect(codes.reloads).toBe(0);
   });
 
-  it.each(['Basic realm="api"', 'Bearer error="invalid_token"', 'Basic realm="OTP, otp"', 'Basic otp="1"', 'Basic otp = 1', 'OTPX error="x"'])(
+  it.each([
+    'Basic realm="api"',
+    'Bearer error="invalid_token"',
+    'Basic realm="OTP, otp"',
+    'Basic otp="1"',
+    'Basic otp = 1',
+    'OTPX error="x"',
+    // An OTP challenge that is not the guards' own: a bare scheme, another error, a token68.
+    'Bearer realm="x", otp',
+    'otp',
+    'OTP error="expired"',
+    'OTP aW52YWxpZA==',
+    'Bearer realm="x", error="invalid"',
+    'Basic realm="OTP error=\\"invalid\\""',
+  ])(
     'does not retry a POST whose 401 challenges with %s only',
     async (value) => {
       challenge = value;
@@ -210,7 +231,14 @@ describe('otpFetch and a 401 the guard did not send', () => {
     },
   );
 
-  it.each(['OTP error="invalid"', 'otp', 'Basic realm="a, b", OTP error="missing"', 'Bearer realm="x",otp error="invalid"'])(
+  it.each([
+    'OTP error="invalid"',
+    'OTP error=missing',
+    'otp ERROR = "invalid"',
+    'Basic realm="a, b", OTP error="missing"',
+    'Bearer realm="x",otp error="invalid"',
+    'Bearer realm="x", OTP realm="api", error="invalid"',
+  ])(
     'retries a POST once when the 401 challenges with %s',
     async (value) => {
       challenge = value;
@@ -234,6 +262,78 @@ describe('otpFetch and a 401 the guard did not send', () => {
     statuses = [401, 200];
     expect((await otpFetch(source(), new Request(url, { method, body: 'x' }))).status).toBe(401);
     expect(received).toHaveLength(1);
+  });
+});
+
+describe('otpFetch and a 429', () => {
+  it('waits out the guard\'s Retry-After, then sends a POST once more with a fresh code', async () => {
+    statuses = [429, 200];
+    const started = performance.now();
+    const codes = source();
+    const response = await otpFetch(codes, url, { method: 'POST', body: 'x' });
+    expect(response.status).toBe(200);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(990);
+    expect(received.map((r) => r.body)).toEqual(['x', 'x']);
+    // A throttled step is not a stale key: nothing to reload.
+    expect(codes.reloads).toBe(0);
+  });
+
+  it('sends once more at most: a second 429 is returned', async () => {
+    statuses = [429];
+    retryAfter = '0';
+    const response = await otpFetch(source(), url, { method: 'POST', body: 'x' });
+    expect(response.status).toBe(429);
+    expect(await response.text()).toBe(GUARD_THROTTLED);
+    expect(received).toHaveLength(2);
+  });
+
+  it.each([
+    ['a Retry-After beyond maxRetryWait', () => (retryAfter = '31'), {}],
+    ['maxRetryWait 0', () => undefined, { maxRetryWait: 0 }],
+    ['no Retry-After', () => (retryAfter = undefined), {}],
+    ['an unreadable Retry-After', () => (retryAfter = 'soon'), {}],
+  ])('returns the 429 at once with %s', async (_, setUp, init) => {
+    statuses = [429, 200];
+    setUp();
+    const started = performance.now();
+    const response = await otpFetch(source(), url, { method: 'POST', body: 'x', ...init });
+    expect(response.status).toBe(429);
+    expect(await response.text()).toBe(GUARD_THROTTLED);
+    expect(performance.now() - started).toBeLessThan(900);
+    expect(received).toHaveLength(1);
+  });
+
+  it('returns a POST\'s 429 that is not the guard\'s (a handler\'s own rate limit) as it is, body intact', async () => {
+    statuses = [429, 200];
+    retryAfter = '0';
+    throttledBody = '{"error":"slow down"}';
+    const response = await otpFetch(source(), url, { method: 'POST', body: 'x' });
+    expect(response.status).toBe(429);
+    expect(await response.text()).toBe('{"error":"slow down"}');
+    expect(received).toHaveLength(1);
+  });
+
+  it('retries an idempotent GET after any 429', async () => {
+    statuses = [429, 200];
+    retryAfter = '0';
+    throttledBody = '{"error":"slow down"}';
+    expect((await otpFetch(source(), url)).status).toBe(200);
+    expect(received).toHaveLength(2);
+  });
+
+  it('gives up the wait when the signal aborts', async () => {
+    statuses = [429, 200];
+    retryAfter = '30';
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new Error('the caller gave up')), 100);
+    await expect(otpFetch(source(), url, { method: 'POST', body: 'x', signal: controller.signal })).rejects.toThrow('the caller gave up');
+    expect(received).toHaveLength(1);
+  });
+
+  it('refuses a bad maxRetryWait or socketPath with a TypeError', async () => {
+    await expect(otpFetch(source(), url, { maxRetryWait: -1 })).rejects.toThrow(TypeError);
+    await expect(otpFetch(source(), url, { socketPath: '' })).rejects.toThrow(TypeError);
+    expect(received).toHaveLength(0);
   });
 });
 

@@ -26,7 +26,8 @@ afterEach(async () => {
 
 it('serves at least 1,000 requests across a key rotation without refusing one', async () => {
   const keyPath = shared.file;
-  api = await startApi(keyPath, { OTP_ROTATE_EVERY: '1500' });
+  // Rotations 1.5 s apart need codes of a shorter period than that (one second here).
+  api = await startApi(keyPath, { OTP_ROTATE_EVERY: '1500', OTP_PERIOD: '1' });
   const { stdout } = await run(process.execPath, [path.join(root, 'test/fixtures/e2e-client.mjs')], {
     cwd: root,
     env: { ...process.env, OTP_KEY_PATH: keyPath, API_URL: api.url, MIN_REQUESTS: '1000', AFTER_ROTATION: '200', DEADLINE_MS: '40000' },

@@ -257,7 +257,7 @@ describe('the decision core under fuzzing', () => {
         nowArb.chain((nowMs) => fc.tuple(fc.constant(nowMs), coreValue(nowMs))),
         ([nowMs, value]) => {
           const events: AuditEvent[] = [];
-          const { decide } = createDecider({ owner, now: () => nowMs, maxFailures: NO_THROTTLE, onEvent: (event) => events.push(event) });
+          const { decide } = createDecider({ owner, now: () => nowMs, maxFailures: NO_THROTTLE, maxFailuresTotal: NO_THROTTLE, onEvent: (event) => events.push(event) });
           const want = modelDecide(value, validCodes(nowMs));
           const refusal = decide(value, 'client');
           if (want.status === 200) {
@@ -277,29 +277,36 @@ describe('the decision core under fuzzing', () => {
     );
   });
 
-  it('throttles random request sequences exactly as SPEC §4 says: missing not counted, malformed, wrong and repeated values counted, 429 from maxFailures on', () => {
+  it('throttles random request sequences exactly as SPEC §4 says: missing not counted, malformed, wrong and repeated values counted, 429 from maxFailures per client or maxFailuresTotal per listener on', () => {
     const run = fc.integer({ min: 0, max: PERIOD_MS - 1 }).chain((offset) => {
       const nowMs = STEP_START + offset;
-      const request = fc.record({ client: fc.constantFrom('10.0.0.1', '10.0.0.2'), value: coreValue(nowMs) });
-      return fc.tuple(fc.constant(nowMs), fc.integer({ min: 1, max: 6 }), fc.array(request, { minLength: 1, maxLength: 30 }));
+      const request = fc.record({ client: fc.constantFrom('10.0.0.1', '10.0.0.2', '10.0.0.3'), listener: fc.constantFrom(0, 1), value: coreValue(nowMs) });
+      return fc.tuple(fc.constant(nowMs), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 12 }), fc.array(request, { minLength: 1, maxLength: 40 }));
     });
     fc.assert(
-      fc.property(run, ([nowMs, maxFailures, requests]) => {
+      fc.property(run, ([nowMs, maxFailures, maxFailuresTotal, requests]) => {
         const valid = validCodes(nowMs);
-        const { decide } = createDecider({ owner, now: () => nowMs, maxFailures });
+        // A verifier of its own per run: the per-listener counts belong to the verifier.
+        const verifier = { check: owner.check.bind(owner), timing: owner.timing.bind(owner) };
+        const { decide } = createDecider({ owner: verifier, now: () => nowMs, maxFailures, maxFailuresTotal });
+        const listeners = [{}, {}];
         const failures = new Map<string, number>();
+        const totals = [0, 0];
         const retryAfter = String(Math.max(1, Math.ceil((STEP_START + PERIOD_MS - nowMs) / 1000)));
-        for (const { client, value } of requests) {
-          const refusal = decide(value, client);
-          const count = failures.get(client) ?? 0;
-          if (count >= maxFailures) {
+        for (const { client, listener, value } of requests) {
+          const refusal = decide(value, client, listeners[listener]);
+          const count = failures.get(`${listener}|${client}`) ?? 0;
+          if (count >= maxFailures || (totals[listener] as number) >= maxFailuresTotal) {
             expect(refusal).toEqual({ status: 429, body: '{"error":"Too many attempts"}', headers: { 'content-type': 'application/json; charset=utf-8', 'retry-after': retryAfter } });
             continue;
           }
           const want = modelDecide(value, valid);
           expect(refusal?.status ?? 200).toBe(want.status);
           expect(refusal?.body).toBe(want.body === ALLOWED.body ? undefined : want.body);
-          if (want.status === 401 && want.reason !== 'missing') failures.set(client, count + 1);
+          if (want.status === 401 && want.reason !== 'missing') {
+            failures.set(`${listener}|${client}`, count + 1);
+            totals[listener] = (totals[listener] as number) + 1;
+          }
         }
       }),
       { numRuns: RUNS },
@@ -316,8 +323,9 @@ describe.each(adapters)('$name over real HTTP under fuzzing', (adapter) => {
   let throttled: TestServer;
 
   beforeAll(async () => {
-    open = await adapter.start({ owner, now: () => clock, maxFailures: NO_THROTTLE, onEvent: (event) => events.push(event) });
-    throttled = await adapter.start({ owner, now: () => clock, maxFailures: 3, clientHeader: 'x-client', onEvent: (event) => events.push(event) });
+    // The per-listener budget has tests of its own (test/attack.test.ts): here it stays out of the way.
+    open = await adapter.start({ owner, now: () => clock, maxFailures: NO_THROTTLE, maxFailuresTotal: NO_THROTTLE, onEvent: (event) => events.push(event) });
+    throttled = await adapter.start({ owner, now: () => clock, maxFailures: 3, maxFailuresTotal: NO_THROTTLE, clientHeader: 'x-client', onEvent: (event) => events.push(event) });
   });
   afterAll(async () => {
     await open?.close();

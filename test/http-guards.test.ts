@@ -323,8 +323,12 @@ describe('option validation', () => {
 });
 
 describe('the throttle table', () => {
+  // A per-listener budget as large as anything here: these tests are about the per-client table.
   const decider = (options: { maxClients?: number; maxFailures?: number } = {}) =>
-    createDecider({ owner: shared.owner, now: () => STEP_START + 1000, maxFailures: 1, ...options });
+    createDecider({ owner: { check: shared.owner.check.bind(shared.owner), timing: () => shared.owner.timing() }, now: () => STEP_START + 1000, maxFailures: 1, maxFailuresTotal: 1e9, ...options });
+  const LISTENER = {};
+  const limits = (maxFailures: number, maxClients: number) => ({ maxFailures, maxClients, maxFailuresTotal: 1e9 });
+  const retryAfter = (throttle: FailureThrottle, client: string, now: number) => throttle.check(client, LISTENER, now)?.retryAfter ?? 0;
 
   it('tracks at most maxClients (default 10,000) under 100,000 distinct client keys', () => {
     const guard = decider();
@@ -347,50 +351,96 @@ describe('the throttle table', () => {
   });
 
   it('forgets the least recently active client first', () => {
-    const throttle = new FailureThrottle(2, 2);
+    const throttle = new FailureThrottle({}, limits(2, 2));
     const now = STEP_START;
-    throttle.fail('a', now, TIMING);
-    throttle.fail('b', now, TIMING);
-    throttle.fail('a', now, TIMING);
-    throttle.fail('c', now, TIMING);
+    throttle.fail('a', LISTENER, now, TIMING);
+    throttle.fail('b', LISTENER, now, TIMING);
+    throttle.fail('a', LISTENER, now, TIMING);
+    throttle.fail('c', LISTENER, now, TIMING);
     expect(throttle.size).toBe(2);
-    expect(throttle.retryAfter('a', now)).toBe(30);
-    throttle.fail('b', now, TIMING);
-    throttle.fail('b', now, TIMING);
-    expect(throttle.retryAfter('b', now)).toBe(30);
-    expect(throttle.retryAfter('c', now)).toBe(0);
+    expect(retryAfter(throttle, 'a', now)).toBe(30);
+    throttle.fail('b', LISTENER, now, TIMING);
+    throttle.fail('b', LISTENER, now, TIMING);
+    expect(retryAfter(throttle, 'b', now)).toBe(30);
+    expect(retryAfter(throttle, 'c', now)).toBe(0);
+  });
+
+  it('keeps the clients of different listeners apart', () => {
+    const throttle = new FailureThrottle({}, limits(1, 10));
+    const other = {};
+    throttle.fail('127.0.0.1', LISTENER, STEP_START, TIMING);
+    expect(throttle.check('127.0.0.1', LISTENER, STEP_START)).toEqual({ retryAfter: 30, scope: 'client' });
+    expect(throttle.check('127.0.0.1', other, STEP_START)).toBeUndefined();
   });
 
   it('drops every count at the step boundary, aligned to the key\'s epoch', () => {
-    const throttle = new FailureThrottle(1, 10);
+    const throttle = new FailureThrottle({}, limits(1, 10));
     const timing = { period: 60, epoch: 15 };
     const stepStart = 15_000 + 60_000 * 1000;
-    throttle.fail('a', stepStart + 59_000, timing);
-    throttle.fail('b', stepStart + 59_500, timing);
-    expect(throttle.retryAfter('a', stepStart + 59_999)).toBe(1);
+    throttle.fail('a', LISTENER, stepStart + 59_000, timing);
+    throttle.fail('b', LISTENER, stepStart + 59_500, timing);
+    expect(retryAfter(throttle, 'a', stepStart + 59_999)).toBe(1);
     expect(throttle.size).toBe(2);
-    expect(throttle.retryAfter('a', stepStart + 60_000)).toBe(0);
+    expect(retryAfter(throttle, 'a', stepStart + 60_000)).toBe(0);
     expect(throttle.size).toBe(0);
   });
 
   it('ends the step when the clock jumps backwards', () => {
-    const throttle = new FailureThrottle(1, 10);
-    throttle.fail('a', STEP_START + 5000, TIMING);
-    expect(throttle.retryAfter('a', STEP_START - 1)).toBe(0);
+    const throttle = new FailureThrottle({}, limits(1, 10));
+    throttle.fail('a', LISTENER, STEP_START + 5000, TIMING);
+    expect(retryAfter(throttle, 'a', STEP_START - 1)).toBe(0);
+  });
+});
+
+describe('the per-listener budget', () => {
+  const LISTENER = {};
+  const limits = { maxFailures: 1_000, maxClients: 10_000, maxFailuresTotal: 20 };
+
+  it('refuses every client on a listener once its failures reach maxFailuresTotal, until the step ends', () => {
+    const throttle = new FailureThrottle({}, limits);
+    for (let i = 0; i < 20; i++) {
+      expect(throttle.check(`127.0.${i}.1`, LISTENER, STEP_START + i)).toBeUndefined();
+      throttle.fail(`127.0.${i}.1`, LISTENER, STEP_START + i, TIMING);
+    }
+    expect(throttle.check('127.0.99.1', LISTENER, STEP_START + 100)).toEqual({ retryAfter: 30, scope: 'listener' });
+    expect(throttle.check('never seen', LISTENER, STEP_START + 29_000)).toEqual({ retryAfter: 1, scope: 'listener' });
+    expect(throttle.check('never seen', LISTENER, STEP_START + PERIOD_MS)).toBeUndefined();
+    // Another listener of the same verifier has a budget of its own.
+    expect(throttle.check('127.0.99.1', {}, STEP_START + 100)).toBeUndefined();
+  });
+
+  it('is shared by every guard of one verifier, and by no other verifier', () => {
+    const verifier = {};
+    const first = new FailureThrottle(verifier, limits);
+    const second = new FailureThrottle(verifier, limits);
+    for (let i = 0; i < 10; i++) first.fail(`a${i}`, LISTENER, STEP_START, TIMING);
+    for (let i = 0; i < 10; i++) second.fail(`b${i}`, LISTENER, STEP_START, TIMING);
+    expect(first.check('c', LISTENER, STEP_START)?.scope).toBe('listener');
+    expect(second.check('c', LISTENER, STEP_START)?.scope).toBe('listener');
+    expect(new FailureThrottle({}, limits).check('c', LISTENER, STEP_START)).toBeUndefined();
+  });
+
+  it('starts counting again when the clock jumps backwards', () => {
+    const throttle = new FailureThrottle({}, { ...limits, maxFailuresTotal: 1 });
+    throttle.fail('a', LISTENER, STEP_START + 5000, TIMING);
+    expect(throttle.check('b', LISTENER, STEP_START + 5000)?.scope).toBe('listener');
+    expect(throttle.check('b', LISTENER, STEP_START - 1)).toBeUndefined();
   });
 });
 
 describe('the replay table', () => {
-  it('keeps entries only while their step can still verify', () => {
-    const replays = new ReplayGuard(1);
+  it('keeps entries only while their code can still verify', () => {
+    const replays = new ReplayGuard();
     const step = STEP_START / PERIOD_MS;
-    expect(replays.accept('k1', step, STEP_START, TIMING)).toBe(true);
-    expect(replays.accept('k1', step - 1, STEP_START, TIMING)).toBe(true);
-    expect(replays.accept('k1', step, STEP_START + 1, TIMING)).toBe(false);
-    expect(replays.accept('k2', step, STEP_START + 1, TIMING)).toBe(true);
+    // With window 1 the code of step s verifies until step s + 2 begins.
+    const until = (s: number) => (s + 2) * PERIOD_MS;
+    expect(replays.accept('k1', step, until(step), STEP_START)).toBe(true);
+    expect(replays.accept('k1', step - 1, until(step - 1), STEP_START)).toBe(true);
+    expect(replays.accept('k1', step, until(step), STEP_START + 1)).toBe(false);
+    expect(replays.accept('k2', step, until(step), STEP_START + 1)).toBe(true);
     expect(replays.size).toBe(3);
     // Two steps later, step - 1 and step are out of the window; only the new entry remains.
-    expect(replays.accept('k1', step + 2, STEP_START + 2 * PERIOD_MS, TIMING)).toBe(true);
+    expect(replays.accept('k1', step + 2, until(step + 2), STEP_START + 2 * PERIOD_MS)).toBe(true);
     expect(replays.size).toBe(1);
   });
 });

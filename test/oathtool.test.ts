@@ -51,7 +51,7 @@ describe.skipIf(!available)(`oathtool (${oathtool.stdout?.split('\n')[0] ?? 'not
     try {
       // A secret of `bytes` bytes, written the way the owner writes every key; the owner follows.
       const key = TotpKey.random({ bytes });
-      await writeKeyFile(file, key, 'base32', 0o600);
+      await writeKeyFile(file, key, { format: 'base32', mode: 0o600 });
       const reader = await KeyReader.open({ path: file, watch: false });
       for (const at of [59, 1_111_111_109, 1_234_567_890, 2_000_000_000, Math.floor(Date.now() / 1000)]) {
         expect(reader.code(at * 1000)).toBe(oathtoolCode(file, at));

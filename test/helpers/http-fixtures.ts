@@ -4,15 +4,14 @@ import { readFileSync } from 'node:fs';
 import { request as httpRequest, createServer, type IncomingHttpHeaders, type OutgoingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { serve } from '@hono/node-server';
-import { getConnInfo } from '@hono/node-server/conninfo';
+import { type HttpBindings, serve } from '@hono/node-server';
 import express from 'express';
 import Fastify from 'fastify';
 import { Hono } from 'hono';
 import { KeyOwner, TotpKey } from 'totp-handshake';
 import { verifyOtp } from 'totp-handshake/express';
 import { fastifyOtp } from 'totp-handshake/fastify';
-import { otpGuard } from 'totp-handshake/fetch';
+import { connectionOf, otpGuard } from 'totp-handshake/fetch';
 import { type OtpCheckOptions, otpCheck } from 'totp-handshake/http';
 
 import { tempDir } from './handshake-fs.js';
@@ -94,9 +93,9 @@ export const adapters: AdapterCase[] = [
         ...guardOptions(options),
         ...(clientHeader === undefined ? {} : { clientKey: (req: Request) => req.headers.get(clientHeader) ?? undefined }),
       });
-      const app = new Hono();
+      const app = new Hono<{ Bindings: HttpBindings }>();
       app.get('/open', (c) => c.json({ open: true }));
-      app.use('/secure', async (c, next) => guard(c.req.raw, getConnInfo(c).remote.address) ?? next());
+      app.use('/secure', async (c, next) => guard(c.req.raw, connectionOf(c.env.incoming.socket)) ?? next());
       app.all('/secure', (c) => c.body(SUCCESS, 200, { 'content-type': 'application/json' }));
       const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1', serverOptions: { maxHeaderSize: MAX_HEADER_SIZE } });
       return listening(server as Server);
