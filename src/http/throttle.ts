@@ -51,23 +51,20 @@ function talliesOf(verifier: object): WeakMap<object, StepTally> {
   return tallies;
 }
 
-// A client key is kept as it is when short (any IPv6 address with a zone fits), else as a hash of
-// it: whatever a header holds, an entry costs the same few dozen bytes. Two long keys that hash
-// alike share a count, which costs an attacker nothing it could not get by sending the other's
-// key itself.
-const MAX_KEPT_LENGTH = 64;
-
-function compactKey(key: string): string {
-  if (key.length <= MAX_KEPT_LENGTH) return key;
-  // Two 32-bit FNV-1a hashes with different offset bases: 64 bits, no allocation but the result.
-  let a = 0x811c9dc5;
-  let b = 0x050c5d1f;
+// A client is tracked under a 53-bit hash of its listener and its key, whatever the key holds: an
+// entry costs the same few dozen bytes for an IPv4 address as for a 15 KB header. Two clients
+// whose hashes collide share a count, which gives an attacker nothing it could not get by
+// sending the other's key (or address) itself.
+function clientHash(listenerId: number, key: string): number {
+  // Two 32-bit FNV-1a hashes with different offset bases, the listener folded into both.
+  let a = Math.imul(0x811c9dc5 ^ listenerId, 0x01000193);
+  let b = Math.imul(0x050c5d1f ^ listenerId, 0x01000193);
   for (let i = 0; i < key.length; i++) {
     const c = key.charCodeAt(i);
     a = Math.imul(a ^ c, 0x01000193);
     b = Math.imul(b ^ c, 0x01000193);
   }
-  return `#${key.length}:${(a >>> 0).toString(36)}:${(b >>> 0).toString(36)}`;
+  return (a >>> 11) * 0x1_0000_0000 + (b >>> 0);
 }
 
 function secondsUntil(endMs: number, nowMs: number): number {
@@ -101,7 +98,7 @@ export class FailureThrottle {
   // Insertion order doubles as recency: a client is moved to the end on each failure or refusal,
   // so when the table is full the least recently active client is the one forgotten. Forgetting
   // lets a client start counting again, which the per-listener count does not.
-  readonly #failures = new Map<string, number>();
+  readonly #failures = new Map<number, number>();
   #stepStart = 0;
   #stepEnd = 0;
 
@@ -143,18 +140,18 @@ export class FailureThrottle {
     const key = this.#keyOf(client, listener);
     const failures = this.#failures.get(key);
     if (failures === undefined && this.#failures.size >= this.#limits.maxClients) {
-      this.#failures.delete(this.#failures.keys().next().value as string);
+      this.#failures.delete(this.#failures.keys().next().value as number);
     }
     this.#touch(key, (failures ?? 0) + 1);
   }
 
-  #keyOf(client: string, listener: object): string {
+  #keyOf(client: string, listener: object): number {
     let id = this.#listenerIds.get(listener);
     if (id === undefined) this.#listenerIds.set(listener, (id = nextListenerId++));
-    return `${id}|${compactKey(client)}`;
+    return clientHash(id, client);
   }
 
-  #touch(key: string, failures: number): void {
+  #touch(key: number, failures: number): void {
     this.#failures.delete(key);
     this.#failures.set(key, failures);
   }

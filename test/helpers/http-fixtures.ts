@@ -29,6 +29,12 @@ export interface TestServer {
 export type GuardTestOptions = Omit<OtpCheckOptions, 'clientKey'> & {
   /** Throttle by this request header instead of the client address. */
   clientHeader?: string;
+  /**
+   * Trust X-Forwarded-For from a proxy on loopback (express `trust proxy: 'loopback'`, fastify
+   * `trustProxy: '127.0.0.1'`), as an app behind a local reverse proxy does. Ignored by the
+   * adapters that have no such setting.
+   */
+  trustLoopbackProxy?: boolean;
 };
 
 export interface AdapterCase {
@@ -42,7 +48,7 @@ function nodeClientKey(name: string | undefined) {
   return { clientKey: (req: { headers: IncomingHttpHeaders }) => req.headers[name] as string | undefined };
 }
 
-function guardOptions({ clientHeader: _, ...options }: GuardTestOptions) {
+function guardOptions({ clientHeader: _, trustLoopbackProxy: __, ...options }: GuardTestOptions) {
   return options;
 }
 
@@ -67,6 +73,7 @@ export const adapters: AdapterCase[] = [
     name: 'express',
     start(options) {
       const app = express();
+      if (options.trustLoopbackProxy === true) app.set('trust proxy', 'loopback');
       app.get('/open', (_req, res) => void res.json({ open: true }));
       app.all('/secure', verifyOtp({ ...guardOptions(options), ...nodeClientKey(options.clientHeader) }), (_req, res) => {
         res.type('application/json').send(SUCCESS);
@@ -77,7 +84,7 @@ export const adapters: AdapterCase[] = [
   {
     name: 'fastify',
     async start(options) {
-      const app = Fastify({ http: { maxHeaderSize: MAX_HEADER_SIZE } });
+      const app = Fastify({ http: { maxHeaderSize: MAX_HEADER_SIZE }, ...(options.trustLoopbackProxy === true && { trustProxy: '127.0.0.1' }) });
       await app.register(fastifyOtp, { ...guardOptions(options), ...nodeClientKey(options.clientHeader) });
       app.get('/open', { config: { otp: false } }, async () => ({ open: true }));
       app.all('/secure', async (_request, reply) => reply.type('application/json').send(SUCCESS));
@@ -123,9 +130,9 @@ export interface RawResponse {
  * One request on a connection of its own (so throttling is shown to hold across connections).
  * An array header value is sent as that many header lines; strings go out byte for byte (latin1).
  */
-export function send(port: number, headers: OutgoingHttpHeaders = {}, target = '/secure', method = 'GET'): Promise<RawResponse> {
+export function send(port: number, headers: OutgoingHttpHeaders = {}, target = '/secure', method = 'GET', localAddress?: string): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path: target, method, headers, agent: false }, (res) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path: target, method, headers, agent: false, ...(localAddress !== undefined && { localAddress }) }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
