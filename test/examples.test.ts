@@ -3,11 +3,14 @@
 // file, in either of its formats. In CI every interpreter must be present; elsewhere a missing one
 // skips its suite and says so.
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
-import { KeyOwner, TotpKey } from 'totp-handshake';
+import { KeyOwner, KeyReader, TotpKey } from 'totp-handshake';
+import { otpFetch } from 'totp-handshake/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { inCi } from './helpers/engines.js';
@@ -33,7 +36,7 @@ let uriApi: { owner: KeyOwner; server: TestServer; url: string };
 beforeAll(async () => {
   shared = tempDir('otp-examples');
   ({ dir, file: keyPath } = shared);
-  api = await startApi(keyPath);
+  api = await startApi(keyPath, { OTP_SOCKET: 'api.sock' });
   const owner = await KeyOwner.start({ path: path.join(dir, 'uri.key'), format: 'uri', totp: { algorithm: 'SHA256', digits: 8, period: 60 } });
   const server = await (adapters.find(({ name }) => name === 'node:http') as AdapterCase).start({ owner });
   uriApi = { owner, server, url: `http://127.0.0.1:${server.port}/secure` };
@@ -47,10 +50,10 @@ afterAll(async () => {
 });
 
 /** Runs a client with the key file at `key`; resolves to its exit code and output. */
-async function call(command: string, script: string, key: string, url = api.url) {
+async function call(command: string, script: string, key: string, url = api.url, env: Record<string, string> = {}) {
   try {
     const { stdout, stderr } = await run(command, [path.join(root, script), url], {
-      env: { ...process.env, OTP_KEY_PATH: key },
+      env: { ...process.env, OTP_KEY_PATH: key, ...env },
       timeout: 20_000,
     });
     return { code: 0, stdout, stderr };
@@ -89,9 +92,49 @@ describe.each(clients)('the $name client', ({ command, script, missing }) => {
       expectNoSecrets([result.stdout, result.stderr], secretsOf([wrong]));
     });
 
+    it('calls the guarded endpoint over the Unix socket in the key\'s directory (API_SOCKET)', async () => {
+      const socket = { API_SOCKET: api.socketPath as string };
+      expect(await call(command, script, keyPath, 'http://localhost/secure', socket)).toMatchObject({ code: 0, stdout: '{"success":true}\n' });
+      const wrong = await call(command, script, writeKey(`wrong-socket-${path.basename(script)}.key`, TotpKey.random().toBase32()), 'http://localhost/secure', socket);
+      expect(wrong.code).toBe(1);
+      expect(`${wrong.stdout}${wrong.stderr}`).toContain('{"error":"Invalid OTP"}');
+      expect((await call(command, script, keyPath, 'http://localhost/secure', { API_SOCKET: path.join(dir, 'no.sock') })).code).toBe(2);
+    });
+
     it('exits 2 without a key file, and when the API cannot be reached', async () => {
       expect((await call(command, script, path.join(dir, 'absent.key'))).code).toBe(2);
       expect((await call(command, script, keyPath, 'http://127.0.0.1:1/secure')).code).toBe(2);
     });
+  });
+});
+
+describe('the example API', () => {
+  it('serves on its Unix socket with the key file\'s permissions, which otpFetch reaches', async () => {
+    const socketPath = api.socketPath as string;
+    expect(path.dirname(socketPath)).toBe(dir);
+    expect(statSync(socketPath).isSocket()).toBe(true);
+    expect(statSync(socketPath).mode & 0o777).toBe(0o600);
+    const reader = await KeyReader.open({ path: keyPath });
+    try {
+      const response = await otpFetch(reader, 'http://localhost/secure', { method: 'POST', body: '{}', socketPath });
+      expect({ status: response.status, body: await response.text() }).toEqual({ status: 200, body: '{"success":true}' });
+    } finally {
+      reader.close();
+    }
+  });
+
+  it('ends its process on SIGTERM, with a client connection still open, and removes its key and socket', async () => {
+    const own = tempDir('otp-shutdown');
+    const stopping = await startApi(own.file, { OTP_SOCKET: 'api.sock' });
+    const socket = connect(stopping.port, '127.0.0.1');
+    await once(socket, 'connect');
+    const exited = once(stopping.child, 'exit');
+    stopping.child.kill('SIGTERM');
+    const [code] = await Promise.race([exited, new Promise((resolve) => setTimeout(() => resolve(['still running after 5 s']), 5000))]);
+    socket.destroy();
+    await stopping.stop();
+    expect(code).toBe(0);
+    expect(readdirSync(own.dir)).toEqual([]);
+    own.cleanup();
   });
 });

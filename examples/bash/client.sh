@@ -5,6 +5,8 @@
 # Usage: client.sh [URL]
 #   URL           the guarded endpoint (default $API_URL, else http://127.0.0.1:8080/secure)
 #   OTP_KEY_PATH  the key file: a base32 secret or an otpauth:// URI (default /opt/shared/otp.key)
+#   API_SOCKET    talk to the API over this Unix socket (e.g. /opt/shared/api.sock, beside the
+#                 key) instead of TCP; the URL then gives only the path, e.g. http://localhost/secure
 # Prints the response body. Exit 0 on success, 1 when the API refuses, 2 on any other error.
 #
 # Neither the secret nor the code appears in a command line (where `ps` would show it): oathtool
@@ -42,9 +44,12 @@ fi
 code=$(printf '%s' "${secret^^}" | oathtool --totp="$algorithm" --digits="$digits" --time-step-size="${period}s" --base32 -) ||
   fail "oathtool could not compute a code from the key file"
 
+transport=()
+[[ -z ${API_SOCKET:-} ]] || transport=(--unix-socket "$API_SOCKET")
+
 status=0
 body=$(printf 'X-OTP: %s\n' "$code" |
-  curl --silent --show-error --fail-with-body --max-time 10 \
+  curl --silent --show-error --fail-with-body --max-time 10 "${transport[@]}" \
     --header @- --header 'Content-Type: application/json' --data '{}' "$url") || status=$?
 [[ -z $body ]] || printf '%s\n' "$body"
 case $status in

@@ -6,6 +6,8 @@
 // Usage: client.php [URL]
 //   URL           the guarded endpoint (default $API_URL, else http://127.0.0.1:8080/secure)
 //   OTP_KEY_PATH  the key file: a base32 secret or an otpauth:// URI (default /opt/shared/otp.key)
+//   API_SOCKET    talk to the API over this Unix socket (e.g. /opt/shared/api.sock, beside the
+//                 key) instead of TCP; the URL then gives only the path, e.g. http://localhost/secure
 // Prints the response body. Exit 0 on success, 1 when the API refuses, 2 on any other error.
 declare(strict_types=1);
 
@@ -71,22 +73,50 @@ function totp(string $secret, string $hash, int $digits, int $period, int $now):
     return str_pad((string) ($binary % 10 ** $digits), $digits, '0', STR_PAD_LEFT);
 }
 
+/**
+ * POSTs `{}` over the Unix socket at $socket, as HTTP/1.0 so that the answer is not chunked and
+ * ends when the server closes the connection (the http stream wrapper cannot use a socket).
+ * @return array{int, string} status, body
+ */
+function post_over_socket(string $socket, string $url, string $headers): array
+{
+    $stream = @stream_socket_client("unix://$socket", $errno, $error, 10);
+    if ($stream === false) {
+        fail("cannot reach $socket: $error");
+    }
+    stream_set_timeout($stream, 10);
+    $path = (parse_url($url, PHP_URL_PATH) ?: '/') . (($query = parse_url($url, PHP_URL_QUERY)) ? "?$query" : '');
+    $host = parse_url($url, PHP_URL_HOST) ?: 'localhost';
+    fwrite($stream, "POST $path HTTP/1.0\r\nHost: $host\r\n{$headers}Content-Length: 2\r\n\r\n{}");
+    $response = stream_get_contents($stream);
+    fclose($stream);
+    [$head, $body] = array_pad(explode("\r\n\r\n", (string) $response, 2), 2, '');
+    return [(int) (explode(' ', $head, 3)[1] ?? 0), $body];
+}
+
+/** @return array{int, string} status, body */
+function post(string $url, string $headers): array
+{
+    $context = stream_context_create(['http' => [
+        'method' => 'POST',
+        'header' => $headers,
+        'content' => '{}',
+        'timeout' => 10,
+        'ignore_errors' => true, // a 4xx/5xx body is returned instead of a warning
+    ]]);
+    $body = @file_get_contents($url, false, $context);
+    if ($body === false) {
+        fail("cannot reach $url");
+    }
+    $response = function_exists('http_get_last_response_headers') ? http_get_last_response_headers() : $http_response_header;
+    return [(int) (explode(' ', $response[0] ?? '', 3)[1] ?? 0), $body];
+}
+
 $url = $argv[1] ?? (getenv('API_URL') ?: 'http://127.0.0.1:8080/secure');
 [$secret, $hash, $digits, $period] = read_key(getenv('OTP_KEY_PATH') ?: '/opt/shared/otp.key');
-
-$context = stream_context_create(['http' => [
-    'method' => 'POST',
-    'header' => "X-OTP: " . totp($secret, $hash, $digits, $period, time()) . "\r\nContent-Type: application/json\r\n",
-    'content' => '{}',
-    'timeout' => 10,
-    'ignore_errors' => true, // a 4xx/5xx body is returned instead of a warning
-]]);
-$body = @file_get_contents($url, false, $context);
-if ($body === false) {
-    fail("cannot reach $url");
-}
-$headers = function_exists('http_get_last_response_headers') ? http_get_last_response_headers() : $http_response_header;
-$status = (int) (explode(' ', $headers[0] ?? '', 3)[1] ?? 0);
+$headers = "X-OTP: " . totp($secret, $hash, $digits, $period, time()) . "\r\nContent-Type: application/json\r\n";
+$socket = getenv('API_SOCKET') ?: '';
+[$status, $body] = $socket !== '' ? post_over_socket($socket, $url, $headers) : post($url, $headers);
 if ($status >= 200 && $status < 300) {
     echo $body, "\n";
     exit(0);

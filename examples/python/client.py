@@ -5,18 +5,20 @@ shared key file and calls a guarded endpoint with it in X-OTP.
 Usage: client.py [URL]
   URL           the guarded endpoint (default $API_URL, else http://127.0.0.1:8080/secure)
   OTP_KEY_PATH  the key file: a base32 secret or an otpauth:// URI (default /opt/shared/otp.key)
+  API_SOCKET    talk to the API over this Unix socket (e.g. /opt/shared/api.sock, beside the key)
+                instead of TCP; the URL then gives only the path, e.g. http://localhost/secure
 Prints the response body. Exit 0 on success, 1 when the API refuses, 2 on any other error.
 """
 import base64
 import hashlib
 import hmac
+import http.client
 import os
+import socket
 import struct
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 
 HASHES = {"SHA1": hashlib.sha1, "SHA256": hashlib.sha256, "SHA512": hashlib.sha512}
 
@@ -62,6 +64,37 @@ def totp(secret, algorithm, digits, period, now):
     return str(binary % 10**digits).zfill(digits)
 
 
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a Unix domain socket: the URL's host is only the Host header."""
+
+    def __init__(self, socket_path, host, timeout):
+        super().__init__(host, timeout=timeout)
+        self.socket_path = socket_path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.socket_path)
+
+
+def post(url, headers, socket_path):
+    """Sends `{}` to url; returns (status, body)."""
+    target = urllib.parse.urlsplit(url)
+    if socket_path:
+        connection = UnixHTTPConnection(socket_path, target.netloc or "localhost", timeout=10)
+    elif target.scheme == "https":
+        connection = http.client.HTTPSConnection(target.netloc, timeout=10)
+    else:
+        connection = http.client.HTTPConnection(target.netloc, timeout=10)
+    try:
+        path = (target.path or "/") + (f"?{target.query}" if target.query else "")
+        connection.request("POST", path, body=b"{}", headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read().decode("utf-8", "replace")
+    finally:
+        connection.close()
+
+
 def main():
     url = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("API_URL", "http://127.0.0.1:8080/secure")
     key_path = os.environ.get("OTP_KEY_PATH", "/opt/shared/otp.key")
@@ -70,22 +103,18 @@ def main():
     except (OSError, ValueError) as error:
         print(f"client.py: cannot use the key file {key_path}: {error}", file=sys.stderr)
         return 2
-    request = urllib.request.Request(
-        url,
-        data=b"{}",
-        method="POST",
-        headers={"X-OTP": totp(secret, algorithm, digits, period, time.time()), "Content-Type": "application/json"},
-    )
+    headers = {"X-OTP": totp(secret, algorithm, digits, period, time.time()), "Content-Type": "application/json"}
+    socket_path = os.environ.get("API_SOCKET")
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            print(response.read().decode("utf-8", "replace"))
-            return 0
-    except urllib.error.HTTPError as error:
-        print(f"client.py: {error.code} {error.read().decode('utf-8', 'replace')}", file=sys.stderr)
-        return 1
-    except (urllib.error.URLError, OSError) as error:
-        print(f"client.py: cannot reach {url}: {error}", file=sys.stderr)
+        status, body = post(url, headers, socket_path)
+    except (OSError, http.client.HTTPException) as error:
+        print(f"client.py: cannot reach {socket_path or url}: {error}", file=sys.stderr)
         return 2
+    if 200 <= status < 300:
+        print(body)
+        return 0
+    print(f"client.py: {status} {body}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -10,6 +10,9 @@ import { root } from './handshake-fs.js';
 export interface ApiProcess {
   port: number;
   url: string;
+  /** The Unix socket it also serves on, when started with OTP_SOCKET. */
+  socketPath: string | undefined;
+  child: ChildProcess;
   /** Every line the API has printed so far (its audit events are JSON lines). */
   lines: string[];
   stop(): Promise<void>;
@@ -27,15 +30,22 @@ export async function startApi(keyPath: string, env: Record<string, string> = {}
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const stop = () => stopChild(child);
   try {
-    const port = await new Promise<number>((resolve, reject) => {
+    const listening = { port: 0, socketPath: undefined as string | undefined };
+    await new Promise<void>((resolve, reject) => {
+      // With OTP_SOCKET it listens on both, in either order.
+      const ready = () => listening.port !== 0 && (env.OTP_SOCKET === undefined || listening.socketPath !== undefined) && resolve();
       createInterface({ input: child.stdout! }).on('line', (line) => {
         lines.push(line);
-        const match = /^listening on http:\/\/[^\s]+:(\d+)$/.exec(line);
-        if (match) resolve(Number(match[1]));
+        const tcp = /^listening on http:\/\/[^\s]+:(\d+)$/.exec(line);
+        const unix = /^listening on unix:(.+)$/.exec(line);
+        if (tcp) listening.port = Number(tcp[1]);
+        if (unix) listening.socketPath = unix[1];
+        ready();
       });
       child.once('exit', (code) => reject(new Error(`the API exited (${code}) before listening: ${stderr}`)));
     });
-    return { port, url: `http://127.0.0.1:${port}/secure`, lines, stop };
+    const { port, socketPath } = listening;
+    return { port, url: `http://127.0.0.1:${port}/secure`, socketPath, child, lines, stop };
   } catch (error) {
     await stop();
     throw error;
