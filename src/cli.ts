@@ -100,11 +100,9 @@ async function keyFileOwner(file: string, existing: { uid: number; gid: number }
 }
 
 /** What an existing key file says about the next one: its format, parameters and mode. */
-async function existingKeyFile(file: string): Promise<(LoadedKey & { uid: number; gid: number }) | undefined> {
+async function existingKeyFile(file: string): Promise<LoadedKey | undefined> {
   try {
-    const loaded = await readKeyFile(file);
-    const { uid, gid } = await stat(file);
-    return { ...loaded, uid, gid };
+    return await readKeyFile(file);
   } catch (error) {
     // A missing file gets a first key; a malformed one is replaced if it is a key file (the
     // write refuses anything else). One that cannot be read is not guessed at.
@@ -128,9 +126,8 @@ run as another user, it refuses. A new file gets mode 0600. Prints the new key's
     async run(values) {
       const file = keyOption(values, 'rotate');
       const format = formatOption(values.format);
-      const before = await existingKeyFile(file);
-      const chown = await keyFileOwner(file, before);
-      before?.key.destroy();
+      // Whose the file is decides before anything is read: another user's key may be unreadable.
+      const chown = await keyFileOwner(file, await stat(file).catch(() => undefined));
       const keyId = await withLock(
         file,
         async () => {

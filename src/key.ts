@@ -5,6 +5,7 @@ import { engine as defaultEngine } from './engine/index.js';
 import { type AlgorithmId, type Engine, type EngineKey, SLOT_DELTAS } from './engine/types.js';
 import { OtpError } from './errors.js';
 import { parseCode } from './internal/code.js';
+import { rejectUnknownOptions } from './internal/options.js';
 import { stepAt } from './internal/steps.js';
 import {
   type Algorithm,
@@ -17,6 +18,7 @@ import {
   resolveTotpOptions,
   resolveVerifyOptions,
   resolveWindow,
+  TOTP_OPTION_NAMES,
   type TotpOptions,
   type VerifyOptions,
 } from './options.js';
@@ -133,6 +135,7 @@ export class TotpKey {
     if (options !== undefined && (options === null || typeof options !== 'object')) {
       throw new OtpError('ERR_OTP_OPTIONS', 'TotpKey.random options must be an object');
     }
+    if (options !== undefined) rejectUnknownOptions(options, [...TOTP_OPTION_NAMES, 'bytes'], 'TotpKey.random');
     const { bytes = DEFAULT_SECRET_BYTES, ...totp } = options ?? {};
     if (!Number.isInteger(bytes)) throw new OtpError('ERR_OTP_OPTIONS', 'bytes must be a whole number');
     checkSecretLength(bytes);

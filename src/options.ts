@@ -1,5 +1,5 @@
 // TOTP parameters: the one table of defaults and the checks every entry point shares.
-import { fail } from './internal/options.js';
+import { fail, rejectUnknownOptions } from './internal/options.js';
 
 export type Algorithm = 'SHA1' | 'SHA256' | 'SHA512';
 
@@ -31,6 +31,8 @@ export const TOTP_DEFAULTS: ResolvedTotpOptions = Object.freeze({
   epoch: 0,
 });
 
+export const TOTP_OPTION_NAMES: readonly (keyof TotpOptions)[] = ['algorithm', 'digits', 'period', 'epoch'];
+
 export const DEFAULT_WINDOW = 1;
 /** Each extra step adds two codes an attacker may hit; ten on each side is five minutes at 30 s. */
 export const MAX_WINDOW = 10;
@@ -44,6 +46,7 @@ const MAX_PERIOD = 2 ** 31 - 1;
 export function resolveTotpOptions(options: TotpOptions | undefined): ResolvedTotpOptions {
   if (options === undefined) return TOTP_DEFAULTS;
   if (options === null || typeof options !== 'object') fail('TOTP options must be an object');
+  rejectUnknownOptions(options, TOTP_OPTION_NAMES, 'TOTP options');
   const { algorithm = TOTP_DEFAULTS.algorithm, digits = TOTP_DEFAULTS.digits } = options;
   const { period = TOTP_DEFAULTS.period, epoch = TOTP_DEFAULTS.epoch } = options;
   if (!ALGORITHMS.includes(algorithm)) fail(`algorithm must be one of ${ALGORITHMS.join(', ')}`);
@@ -77,9 +80,15 @@ export function resolveTime(timeMs: unknown): number {
   return timeMs;
 }
 
-/** The options object of verify/check: undefined, or an object. */
+/** The options object of verify/check: undefined, or an object with no other names than window and timeMs. */
 export function resolveVerifyOptions(options: unknown): VerifyOptions | undefined {
   if (options === undefined) return undefined;
   if (options === null || typeof options !== 'object') fail('verify options must be an object');
+  // On the hot path: a for-in over two names, not the general check, unless a name is unknown.
+  for (const name in options) {
+    if (name !== 'window' && name !== 'timeMs') rejectUnknownOptions(options, VERIFY_OPTION_NAMES, 'verify options');
+  }
   return options as VerifyOptions;
 }
+
+const VERIFY_OPTION_NAMES: readonly (keyof VerifyOptions)[] = ['window', 'timeMs'];
