@@ -3,12 +3,14 @@
 // another user, replays through a grace key, rotation postponed, options that do nothing.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { hostname } from 'node:os';
 import path from 'node:path';
 
 import { KeyOwner, KeyReader, TotpKey } from 'totp-handshake';
 import { otpCheck } from 'totp-handshake/http';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { parseKeyFile } from '../dist/handshake/keyfile.js';
 import { acquireLock } from '../dist/handshake/lock.js';
@@ -266,15 +268,28 @@ describe('key identity', () => {
 });
 
 describe('the rotation lock', () => {
-  it('a holder whose lock was broken as stale, and taken by another, never removes the other\'s lock', async () => {
-    const held = await acquireLock(file, { staleMs: 50 });
-    await new Promise((resolve) => setTimeout(resolve, 120));
-    // Judged stale (a paused holder): another process breaks it and takes its own.
-    const other = await acquireLock(file, { staleMs: 50 });
-    const taken = readFileSync(`${file}.lock`, 'utf8');
-    await held.release();
-    expect(readFileSync(`${file}.lock`, 'utf8')).toBe(taken);
-    await other.release();
-    expect(readdirSync(dir)).toEqual([]);
+  it('a holder releasing its lock never removes one that another holder took in the meantime', async () => {
+    const fsp = createRequire(__filename)('node:fs/promises') as typeof import('node:fs/promises');
+    const held = await acquireLock(file);
+    // Between the release's look at the lock and its removal, the lock changes hands (this holder
+    // was judged stale, its lock broken and taken by another process).
+    const another = JSON.stringify({ pid: process.pid, host: hostname(), time: Date.now(), token: 'another holder' });
+    const rm = fsp.rm;
+    let swapped = false;
+    const spy = vi.spyOn(fsp, 'rm').mockImplementation(async (target, options) => {
+      if (!swapped) {
+        swapped = true;
+        writeFileSync(path.join(dir, 'next'), another);
+        renameSync(path.join(dir, 'next'), `${file}.lock`);
+      }
+      return rm(target, options);
+    });
+    try {
+      await held.release();
+    } finally {
+      spy.mockRestore();
+    }
+    expect(swapped).toBe(true);
+    expect(readFileSync(`${file}.lock`, 'utf8')).toBe(another);
   });
 });

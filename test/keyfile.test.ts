@@ -4,11 +4,12 @@ import { execFileSync, fork } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import fsp from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { type AuditEvent, KeyOwner, TotpKey } from 'totp-handshake';
-import { formatKeyFile, parseKeyFile, readKeyFile, readOwnKeyFile, writeKeyFile } from '../dist/handshake/keyfile.js';
+import { formatKeyFile, parseKeyFile, readKeyFile, readOwnKeyFile, readOwnKeyFileSync, writeKeyFile } from '../dist/handshake/keyfile.js';
 import { expectNoSecrets, secretsOf, tempDir, tryMount, unmount } from './helpers/handshake-fs.js';
 
 const SECRET = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ'; // "12345678901234567890", the RFC 6238 SHA-1 key
@@ -96,6 +97,21 @@ describe('reading', () => {
     const huge = path.join(dir, 'huge');
     writeFileSync(huge, 'A'.repeat(1 << 20));
     await expect(readKeyFile(huge)).rejects.toMatchObject({ code: 'ERR_OTP_KEY_MALFORMED', message: expect.stringContaining('larger than') });
+  });
+
+  it('a failing close never replaces the error that ended a read (the owner\'s synchronous read)', () => {
+    const fs = createRequire(__filename)('node:fs') as typeof import('node:fs');
+    writeFileSync(file, 'not base32!\n', { mode: 0o600 });
+    const close = vi.spyOn(fs, 'closeSync').mockImplementation(() => {
+      throw Object.assign(new Error('EIO: i/o error, close'), { code: 'EIO' });
+    });
+    try {
+      expect(() => readOwnKeyFileSync(file)).toThrow(expect.objectContaining({ code: 'ERR_OTP_KEY_MALFORMED' }));
+      writeFileSync(file, `${SECRET}\n`, { mode: 0o600 });
+      expect(readOwnKeyFileSync(file).key.generate(T)).toBe('287082');
+    } finally {
+      close.mockRestore();
+    }
   });
 
   it('reads as a reader and as an owner alike, with the version it read', async () => {
