@@ -102,12 +102,17 @@ describe('reading', () => {
   it('a failing close never replaces the error that ended a read (the owner\'s synchronous read)', () => {
     const fs = createRequire(__filename)('node:fs') as typeof import('node:fs');
     writeFileSync(file, 'not base32!\n', { mode: 0o600 });
-    const close = vi.spyOn(fs, 'closeSync').mockImplementation(() => {
-      throw Object.assign(new Error('EIO: i/o error, close'), { code: 'EIO' });
-    });
+    const failingClose = () =>
+      vi.spyOn(fs, 'closeSync').mockImplementation(() => {
+        throw Object.assign(new Error('EIO: i/o error, close'), { code: 'EIO' });
+      });
+    let close = failingClose();
     try {
       expect(() => readOwnKeyFileSync(file)).toThrow(expect.objectContaining({ code: 'ERR_OTP_KEY_MALFORMED' }));
+      expect(close).toHaveBeenCalled();
+      close.mockRestore();
       writeFileSync(file, `${SECRET}\n`, { mode: 0o600 });
+      close = failingClose();
       expect(readOwnKeyFileSync(file).key.generate(T)).toBe('287082');
     } finally {
       close.mockRestore();
