@@ -5,7 +5,8 @@
 //
 // In a fresh temp directory, the CLI writes a first key; then --owners API processes
 // (scripts/soak/api.mjs: a KeyOwner with rotateEvery 2000 behind otpCheck on a node:http server on
-// 127.0.0.1) share that key file, --clients thin-client processes (scripts/soak/client.mjs: a
+// 127.0.0.1) share that key file, with 2-second codes (a key may not be rotated more often than
+// its codes change, so the soak's fast rotations need a short period), --clients thin-client processes (scripts/soak/client.mjs: a
 // KeyReader and otpFetch, one request at a time, round-robin over the API ports) call them, one
 // raw reader (scripts/soak/peek.mjs) reads and parses the file in a tight loop, and this process
 // runs `node dist/cli.js rotate` on the same file every 3 s. So keys change about every 1.5 s,
@@ -21,12 +22,12 @@
 // event and a failed CLI rotation count as crashes). Children are killed and the temp directory
 // removed on success, failure, SIGINT and SIGTERM. Nothing printed holds a secret or a code.
 //
-// Choices the counts depend on. Grace: the owners keep the library's default (two periods, 60 s)
-// and replaced keys for that long, or until 8 newer ones have replaced them (the key ring's cap):
-// here about 12 s of rotations, against a reader lag of tens of ms (the readers watch the
-// directory) and a retry that re-reads the file after a 401. Throttle: all clients come from
-// 127.0.0.1, so the guards key their throttle by a per-client header instead of the address
-// (see api.mjs); the default maxFailures stands, and any 429 would be a rejection.
+// Choices the counts depend on. Grace: the owners keep the library's default (two periods, 4 s
+// here), against a reader lag of tens of ms (the readers watch the directory) and a retry that
+// re-reads the file after a 401. Throttle: all clients come from 127.0.0.1, so the guards key
+// their per-client count by a per-client header instead of the address (see api.mjs); the
+// defaults stand (20 failures per client, 20 per listener, per 2 s step), and any 429 would be a
+// rejection.
 // The control, --grace 0 --no-retry: owners forget a replaced key at once and clients send
 // reader.headers() with plain fetch, so a client that has not yet seen a rotation is refused;
 // the run must then report rejections and exit 1, which shows the counter is live.
@@ -41,6 +42,8 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const WORKERS = path.join(ROOT, 'scripts/soak');
 const CLI = path.join(ROOT, 'dist/cli.js');
 const ROTATE_EVERY_MS = 2000;
+// Seconds: no longer than the rotation interval.
+const PERIOD_S = 2;
 const CLI_EVERY_MS = 3000;
 const PROGRESS_EVERY_MS = 5000;
 // A child that takes longer than this to start or to stop is taken for hung.
@@ -124,9 +127,9 @@ function next(child, type) {
 }
 
 /** Runs `dist/cli.js rotate` on the key file; resolves to the new key's id (what the CLI prints). */
-function cliRotate() {
+function cliRotate(extra = []) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'rotate', '--key', keyFile], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'rotate', '--key', keyFile, ...extra], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     children.add(child);
     let out = '';
     let err = '';
@@ -192,10 +195,11 @@ async function stopAll(group) {
 }
 
 async function run() {
-  // The first key comes from the CLI: it is not a rotation, and every owner adopts it.
-  await cliRotate();
+  // The first key comes from the CLI, with the owners' period (an otpauth URI): it is not a
+  // rotation, and every owner adopts it. Later CLI rotations keep its parameters.
+  await cliRotate(['--period', String(PERIOD_S)]);
   const owners = Array.from({ length: ownerCount }, (_, i) =>
-    start('api.mjs', [keyFile, String(ROTATE_EVERY_MS), grace], `API process ${i}`, (message) => {
+    start('api.mjs', [keyFile, String(ROTATE_EVERY_MS), grace, String(PERIOD_S)], `API process ${i}`, (message) => {
       if (message.type === 'rotate') rotations.ids.add(message.keyId);
       if (message.type === 'refused' || message.type === 'stopped') refusedByOwner.set(i, message.refused);
       if (message.type === 'owner-error') fail(`API process ${i} reported a key file error (${message.reason})`);

@@ -14,7 +14,7 @@ import { DEFAULT_FILE_MODE, type KeyFileFormat, type LoadedKey, readKeyFile, wri
 import { withLock } from './handshake/lock.js';
 import { effectiveUid } from './internal/fs.js';
 import { parseCode } from './internal/code.js';
-import { MAX_WINDOW, type TotpOptions } from './options.js';
+import { type Algorithm, MAX_WINDOW, resolveTotpOptions, type TotpOptions } from './options.js';
 
 const NAME = 'totp-handshake';
 const EXIT_OK = 0;
@@ -31,10 +31,10 @@ class UsageError extends Error {
   }
 }
 
-type Values = { key?: string; format?: string; window?: string; help?: boolean };
+type Values = { key?: string; format?: string; window?: string; digits?: string; algorithm?: string; period?: string; help?: boolean };
 interface Command {
   usage: string;
-  options: ('key' | 'format' | 'window')[];
+  options: ('key' | 'format' | 'window' | 'digits' | 'algorithm' | 'period')[];
   positionals: string[];
   run(values: Values, positionals: string[]): Promise<number>;
 }
@@ -43,6 +43,9 @@ const OPTIONS = {
   key: { type: 'string', short: 'k' },
   format: { type: 'string' },
   window: { type: 'string', short: 'w' },
+  digits: { type: 'string' },
+  algorithm: { type: 'string' },
+  period: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -51,7 +54,8 @@ const USAGE = `Usage: ${NAME} <command> [options]
 Two services on one host trust each other through a TOTP key in a shared file.
 
 Commands:
-  rotate --key PATH [--format base32|uri]   write a fresh key to PATH (atomically, under the owners' lock)
+  rotate --key PATH [--format base32|uri] [--digits N --algorithm A --period S]
+                                            write a fresh key to PATH (atomically, under the owners' lock)
   code --key PATH                           print the current code for the key in PATH
   verify - --key PATH [--window N]          check a code read from standard input; exit 0 if valid, 1 if not
   verify CODE --key PATH [--window N]       the same with the code as an argument (visible to \`ps\`)
@@ -67,6 +71,20 @@ function keyOption(values: Values, command: string): string {
 function formatOption(value: string | undefined): KeyFileFormat | undefined {
   if (value === undefined || value === 'base32' || value === 'uri') return value;
   throw new UsageError("--format must be 'base32' or 'uri'", 'rotate');
+}
+
+/** The parameters given as --digits, --algorithm, --period, checked as the core checks them. */
+function parametersOption({ digits, algorithm, period }: Values): TotpOptions {
+  const given: TotpOptions = {};
+  if (digits !== undefined) given.digits = Number(digits) as 6 | 7 | 8;
+  if (algorithm !== undefined) given.algorithm = algorithm.toUpperCase() as Algorithm;
+  if (period !== undefined) given.period = /^[0-9]{1,10}$/.test(period) ? Number(period) : Number.NaN;
+  try {
+    resolveTotpOptions(given);
+  } catch (error) {
+    throw new UsageError(`--${(error as Error).message}`, 'rotate');
+  }
+  return given;
 }
 
 function windowOption(value: string | undefined): number | undefined {
@@ -113,19 +131,23 @@ async function existingKeyFile(file: string): Promise<LoadedKey | undefined> {
 
 const COMMANDS: Record<string, Command> = {
   rotate: {
-    usage: `Usage: ${NAME} rotate --key PATH [--format base32|uri]
+    usage: `Usage: ${NAME} rotate --key PATH [--format base32|uri] [--digits 6|7|8] [--algorithm SHA1|SHA256|SHA512] [--period SECONDS]
 
 Writes a fresh random key to PATH, atomically, holding the same lock as running owners, which
 pick the new key up (keeping the old one valid for their grace period), as do readers.
 An existing otpauth URI file keeps its algorithm, digits and period, and the file keeps its
 format, permissions (less any write access for group or others) and owner: run as root, the
 command gives the new file to the old one's user (or, for a first key, to the directory's user);
-run as another user, it refuses. A new file gets mode 0600. Prints the new key's id, never the key.`,
-    options: ['key', 'format'],
+run as another user, it refuses. A new file gets mode 0600. --digits, --algorithm and --period
+set the new key's parameters (those not given keep the file's, or the defaults: 6, SHA1, 30 s);
+any but the defaults make the file an otpauth URI, the only format that carries them.
+Prints the new key's id, never the key.`,
+    options: ['key', 'format', 'digits', 'algorithm', 'period'],
     positionals: [],
     async run(values) {
       const file = keyOption(values, 'rotate');
-      const format = formatOption(values.format);
+      const requested = parametersOption(values);
+      const format = formatOption(values.format) ?? (Object.keys(requested).length > 0 ? 'uri' : undefined);
       // Whose the file is decides before anything is read: another user's key may be unreadable.
       const chown = await keyFileOwner(file, await stat(file).catch(() => undefined));
       const keyId = await withLock(
@@ -136,8 +158,10 @@ run as another user, it refuses. A new file gets mode 0600. Prints the new key's
           // A URI says how its codes are made, and a new URI says it again; a base32 line says
           // nothing, and each side applies its own configuration to it.
           const keep = target === 'uri' && existing?.format === 'uri' ? existing.key : undefined;
-          const totp: TotpOptions = keep === undefined ? {} : { algorithm: keep.algorithm, digits: keep.digits as 6 | 7 | 8, period: keep.period };
+          const kept: TotpOptions = keep === undefined ? {} : { algorithm: keep.algorithm, digits: keep.digits as 6 | 7 | 8, period: keep.period };
           existing?.key.destroy();
+          const totp = { ...kept, ...requested };
+          if (format === 'base32' && Object.keys(requested).length > 0) throw new UsageError('--format base32 cannot carry --digits, --algorithm or --period: use --format uri', 'rotate');
           const mode = (existing?.mode ?? DEFAULT_FILE_MODE) & ~0o022;
           const { key } = await writeNewKey(file, { totp, format: target, mode, chown });
           key.destroy();

@@ -37,3 +37,8 @@ export class OtpError extends Error {
 export function isOtpError(value: unknown, code?: OtpErrorCode): value is OtpError {
   return value instanceof OtpError && (code === undefined || value.code === code);
 }
+
+/** ERR_OTP_DESTROYED for a method called after close() or destroy(): `what` is 'this KeyOwner', ... */
+export function closedError(what: string, verb = 'closed'): OtpError {
+  return new OtpError('ERR_OTP_DESTROYED', `${what} is ${verb}`);
+}

@@ -7,8 +7,9 @@ import { readFileSync } from 'node:fs';
 import { TotpKey } from 'totp-handshake';
 
 const file = process.argv[2];
-// What the owners and the CLI write: a 20-byte secret as 32 base32 characters and a newline.
-const WHOLE_KEY = /^[A-Z2-7]{32}\n$/;
+// What the owners and the CLI write: a 20-byte secret as 32 base32 characters and a newline, or
+// the otpauth URI the soak's owners write for their 2 s codes.
+const WHOLE_KEY = /^(?:[A-Z2-7]{32}|otpauth:\/\/totp\/totp-handshake\?secret=[A-Z2-7]{32}&algorithm=SHA1&digits=6&period=2)\n$/;
 const counts = { reads: 0, partial: 0, keys: 0, why: {} };
 let lastId;
 let running = true;
@@ -33,7 +34,7 @@ function batch() {
       continue;
     }
     try {
-      const key = TotpKey.fromBase32(text.trim());
+      const key = text.startsWith('otpauth:') ? TotpKey.fromUri(text.trim()) : TotpKey.fromBase32(text.trim());
       if (key.id !== lastId) counts.keys++;
       lastId = key.id;
       key.destroy();

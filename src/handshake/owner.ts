@@ -1,7 +1,7 @@
 // KeyOwner: the API side of the handshake (SPEC §3). It holds the key the thin clients read from
 // the key file, writes that file when it creates or rotates a key, and follows the file when
 // another owner or the CLI rotates it.
-import { isOtpError, OtpError } from '../errors.js';
+import { closedError, isOtpError } from '../errors.js';
 import { type AuditEvent, type AuditListener, emitEvent } from '../events.js';
 import { parseCode } from '../internal/code.js';
 import { formatMode, isLocalFileSystem, type PathVersion, versionOf } from '../internal/fs.js';
@@ -75,10 +75,6 @@ const NO_KEY: CheckResult = Object.freeze({ ok: false, reason: 'no-key' });
 // filesystem that must not be waited for on the request path.
 const SLOW_LOOK_MS = 50;
 const SLOW_LOOKS = 3;
-
-function closedError(): OtpError {
-  return new OtpError('ERR_OTP_DESTROYED', 'this KeyOwner is closed');
-}
 
 function rotateEveryOption(value: unknown, periodMs: number): number {
   const every = milliseconds(value, 'rotateEvery', 0);
@@ -227,10 +223,10 @@ export class KeyOwner implements OtpVerifier {
    * close() is called before it has taken the lock.
    */
   rotate(reason = 'rotate() was called'): Promise<void> {
-    if (this.#closing !== undefined) return Promise.reject(closedError());
+    if (this.#closing !== undefined) return Promise.reject(closedError('this KeyOwner'));
     return this.#exclusive(async () => {
       // close() may have been called while this rotation waited its turn: it must not write then.
-      if (this.#closing !== undefined) throw closedError();
+      if (this.#closing !== undefined) throw closedError('this KeyOwner');
       await this.#writeNew(reason);
     });
   }
@@ -252,7 +248,7 @@ export class KeyOwner implements OtpVerifier {
       await withLock(this.path, () => removeKeyFileIfVersion(this.path, version)).catch((error: unknown) => this.#reportError(error));
     });
     // After #closing is set: a queued rotation that wakes up now sees the owner closed.
-    this.#abort.abort(closedError());
+    this.#abort.abort(closedError('this KeyOwner'));
     return this.#closing;
   }
 
@@ -288,7 +284,7 @@ export class KeyOwner implements OtpVerifier {
     const why = mismatch(outcome, this.#totp);
     if (why === undefined) return this.#follow(outcome);
     outcome.key.destroy();
-    this.#reportError(new OtpError('ERR_OTP_KEY_MALFORMED', `the key file ${this.path} is not adopted: ${why}; a new key replaces it`));
+    this.#reportError(new Error(`the key file ${this.path} is not adopted: ${why}; a new key replaces it`));
   }
 
   /** Acts on a read of the key file while running: a new key is switched to; a bad file is reported. */

@@ -3,7 +3,7 @@
 import * as fsp from 'node:fs/promises';
 import path from 'node:path';
 
-import { isOtpError, OtpError } from '../errors.js';
+import { closedError, isOtpError, OtpError } from '../errors.js';
 import { type AuditEvent, type AuditListener, emitEvent } from '../events.js';
 import { ABSENT, errorCode, isAbsent, siblingName, syncDirectory } from '../internal/fs.js';
 import { flag, milliseconds, optionsObject } from '../internal/options.js';
@@ -121,7 +121,7 @@ export class KeyReader {
    * missing or bad; the current key then stays.
    */
   reload(): Promise<void> {
-    if (this.#closed) return Promise.reject(this.#closedError());
+    if (this.#closed) return Promise.reject(closedError('this KeyReader'));
     return this.#fileWork.run(async () => {
       const outcome = await this.#readNow();
       if (isLoaded(outcome)) return this.#install(outcome.key);
@@ -139,12 +139,8 @@ export class KeyReader {
   }
 
   #live(): TotpKey {
-    if (this.#key === undefined) throw this.#closedError();
+    if (this.#key === undefined) throw closedError('this KeyReader');
     return this.#key;
-  }
-
-  #closedError(): OtpError {
-    return new OtpError('ERR_OTP_DESTROYED', 'this KeyReader is closed');
   }
 
   async #follow(): Promise<void> {
