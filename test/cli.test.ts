@@ -220,7 +220,8 @@ describe('demo', () => {
     expect(stdout).toMatch(/rotated the key: ([0-9a-f]{8}) -> ([0-9a-f]{8}); \1 stays valid for 60 s/);
     expect(stdout).toMatch(/switched to key [0-9a-f]{8}/);
     expect(stdout).toMatch(/\d+ requests came in while the key changed: \d+ accepted, 0 refused/);
-    expect(stdout).toContain('a request with a wrong code: 401 {"error":"Invalid OTP"} (refused)');
+    expect(stdout).toContain('a request over TCP with a wrong code: 401 {"error":"Invalid OTP"} (refused)');
+    expect(stdout).toContain('calls the API over its socket');
     const shared = /Shared directory: (\S+)/.exec(stdout)?.[1] as string;
     expect(existsSync(shared)).toBe(false);
     // Nothing that looks like a secret (a base32 run) or a code (six digits outside ids and ports).

@@ -1,9 +1,12 @@
 // The demo's API process: a node:http server that lets in only requests with a valid X-OTP code,
-// checked by a KeyOwner that created the shared key file. Run by `totp-handshake demo`.
-import { createServer } from 'node:http';
+// checked by a KeyOwner that created the shared key file. It serves on 127.0.0.1 and on a Unix
+// socket beside the key, which only processes that may read the key can open. Run by
+// `totp-handshake demo`.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 import { KeyOwner } from '../handshake/owner.js';
+import { listenOnKeySocket } from '../handshake/socket.js';
 import { otpCheck } from '../http/node.js';
 import { notify, serve } from './ipc.js';
 
@@ -16,13 +19,15 @@ async function main(file: string): Promise<void> {
       if (event.type === 'verify') counts[event.ok === true ? 'accepted' : 'refused']++;
     },
   });
-  const server = createServer((req, res) => {
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
     if (!checkOtp(req, res)) return;
     res.writeHead(200, { 'content-type': 'application/json' }).end('{"hello":"trusted client"}');
-  });
-  server.listen(0, '127.0.0.1', () => {
-    notify({ notice: 'ready', port: (server.address() as AddressInfo).port, keyId: owner.keyId });
-  });
+  };
+  const server = createServer(handle);
+  const socketServer = createServer(handle);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const socketPath = await listenOnKeySocket(socketServer, owner);
+  notify({ notice: 'ready', port: (server.address() as AddressInfo).port, socketPath, keyId: owner.keyId });
 
   serve({
     counts: async () => ({ ...counts }),
@@ -33,8 +38,10 @@ async function main(file: string): Promise<void> {
     },
   });
   const stop = (): void => {
-    server.close();
-    server.closeAllConnections();
+    for (const listener of [server, socketServer]) {
+      listener.close();
+      listener.closeAllConnections();
+    }
     void owner.close().finally(() => process.exit(0));
   };
   process.once('SIGTERM', stop);

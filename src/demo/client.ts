@@ -1,5 +1,6 @@
 // The demo's thin-client process: reads the shared key with a KeyReader and calls the API with
-// otpFetch, which adds the X-OTP header. Run by `totp-handshake demo`.
+// otpFetch, which adds the X-OTP header, over the API's socket in the key directory; its wrong
+// code goes over TCP. Run by `totp-handshake demo`.
 import { otpFetch } from '../client/index.js';
 import { KeyReader } from '../handshake/reader.js';
 import { notify, serve } from './ipc.js';
@@ -14,7 +15,7 @@ function wrongCode(reader: KeyReader): string {
   }
 }
 
-async function main(file: string, url: string): Promise<void> {
+async function main(file: string, url: string, socketPath: string): Promise<void> {
   const reader = await KeyReader.open({
     path: file,
     onEvent: (event) => {
@@ -26,7 +27,7 @@ async function main(file: string, url: string): Promise<void> {
   let traffic: Promise<number> | undefined;
   let running = false;
   const send = async (): Promise<number> => {
-    const response = await otpFetch(reader, url);
+    const response = await otpFetch(reader, 'http://localhost/hello', { socketPath });
     await response.body?.cancel();
     return response.status;
   };
@@ -63,7 +64,7 @@ async function main(file: string, url: string): Promise<void> {
   process.once('disconnect', stop);
 }
 
-main(process.argv[2] ?? '', process.argv[3] ?? '').catch((error: unknown) => {
+main(process.argv[2] ?? '', process.argv[3] ?? '', process.argv[4] ?? '').catch((error: unknown) => {
   process.stderr.write(`demo client: ${(error as Error)?.message ?? String(error)}\n`);
   process.exit(1);
 });

@@ -32,11 +32,12 @@ async function scenario(dir: string, start: (script: string, args: string[], nam
   const ready = await api.notice('ready');
   const url = `http://127.0.0.1:${ready.port}/hello`;
   say(`[api]     wrote a new random key (id ${ready.keyId}) to ${KEY_FILE}, readable by its user only (mode 0600)`);
-  say(`[api]     listening on ${url}; only requests with a valid code get in`);
+  say(`[api]     listening on ${url} and on ${path.basename(ready.socketPath as string)} beside the key, which only`);
+  say('          processes that may read the key can open; only requests with a valid code get in');
 
-  const client = start('client.js', [file, url], 'client');
+  const client = start('client.js', [file, url, ready.socketPath as string], 'client');
   const hello = await client.notice('ready');
-  say(`[client]  read key ${hello.keyId} from ${KEY_FILE}`);
+  say(`[client]  read key ${hello.keyId} from ${KEY_FILE}; calls the API over its socket`);
   const { statuses } = (await client.request('send')) as { statuses: number[] };
   const accepted = statuses.every((status) => status === 200);
   say(`[client]  3 requests with the current code: ${statuses.join(', ')} (${accepted ? 'accepted' : 'NOT all accepted'})`);
@@ -55,7 +56,7 @@ async function scenario(dir: string, start: (script: string, args: string[], nam
   say(`[api]     ${sent} requests came in while the key changed: ${(after.accepted as number) - (before.accepted as number)} accepted, ${refused} refused`);
 
   const wrong = await client.request('wrong');
-  say(`[client]  a request with a wrong code: ${wrong.status} ${wrong.body} (${wrong.status === 401 ? 'refused' : 'NOT refused'})`);
+  say(`[client]  a request over TCP with a wrong code: ${wrong.status} ${wrong.body} (${wrong.status === 401 ? 'refused' : 'NOT refused'})`);
   say();
 
   const ok = accepted && switched.keyId === rotation.to && refused === 0 && wrong.status === 401;
