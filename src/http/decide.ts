@@ -4,7 +4,7 @@
 // contract and on shared validation, not on the file handshake.
 import { type AuditEvent, type AuditListener, emitEvent } from '../events.js';
 import { fail, flag, optionalFunction, optionsObject, wholeNumber } from '../internal/options.js';
-import { resolveWindow } from '../options.js';
+import { DEFAULT_WINDOW, resolveWindow } from '../options.js';
 import type { CheckResult, OtpVerifier } from '../verifier.js';
 import { ReplayGuard } from './replay.js';
 import { FailureThrottle, type Throttled, UNKNOWN_LISTENER } from './throttle.js';
@@ -91,10 +91,15 @@ export interface Decider {
   readonly trackedClients: number;
 }
 
-const DEFAULT_HEADER = 'x-otp';
-const DEFAULT_MAX_FAILURES = 20;
-const DEFAULT_MAX_FAILURES_TOTAL = 20;
-const DEFAULT_MAX_CLIENTS = 10_000;
+/** The guards' defaults, one table (SECURITY.md derives the odds of guessing a code from them). */
+export const GUARD_DEFAULTS = Object.freeze({
+  header: 'X-OTP',
+  window: DEFAULT_WINDOW,
+  maxFailures: 20,
+  maxFailuresTotal: 20,
+  maxClients: 10_000,
+  rejectReplay: false,
+});
 // RFC 9110 §5.1: a field name is a token.
 const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
@@ -114,7 +119,7 @@ const CODE_INVALID = refusal(401, 'Invalid OTP', { 'www-authenticate': 'OTP erro
 const tooManyAttempts = (seconds: number): Refusal => refusal(429, 'Too many attempts', { 'retry-after': String(seconds) });
 
 function resolveHeader(header: unknown): string {
-  if (header === undefined) return DEFAULT_HEADER;
+  if (header === undefined) return GUARD_DEFAULTS.header.toLowerCase();
   if (typeof header !== 'string' || !FIELD_NAME.test(header)) fail('header must be an HTTP field name such as X-OTP');
   return header.toLowerCase();
 }
@@ -156,11 +161,11 @@ export function createDecider(options: OtpGuardOptions<never>): Decider {
   const owner = checkOwner(options.owner);
   const window = resolveWindow(options.window);
   const throttle = new FailureThrottle(owner, {
-    maxFailures: wholeNumber(options.maxFailures, 'maxFailures', DEFAULT_MAX_FAILURES, 1),
-    maxFailuresTotal: wholeNumber(options.maxFailuresTotal, 'maxFailuresTotal', DEFAULT_MAX_FAILURES_TOTAL, 1),
-    maxClients: wholeNumber(options.maxClients, 'maxClients', DEFAULT_MAX_CLIENTS, 1),
+    maxFailures: wholeNumber(options.maxFailures, 'maxFailures', GUARD_DEFAULTS.maxFailures, 1),
+    maxFailuresTotal: wholeNumber(options.maxFailuresTotal, 'maxFailuresTotal', GUARD_DEFAULTS.maxFailuresTotal, 1),
+    maxClients: wholeNumber(options.maxClients, 'maxClients', GUARD_DEFAULTS.maxClients, 1),
   });
-  const replays = flag(options.rejectReplay, 'rejectReplay', false) ? new ReplayGuard() : undefined;
+  const replays = flag(options.rejectReplay, 'rejectReplay', GUARD_DEFAULTS.rejectReplay) ? new ReplayGuard() : undefined;
   const onEvent = optionalFunction(options.onEvent, 'onEvent');
   const now = optionalFunction(options.now, 'now') ?? Date.now;
   // One options object for every check: verification is synchronous and reads it only during the

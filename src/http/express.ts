@@ -5,6 +5,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connectionOf } from './connection.js';
 import { createGuard, type OtpGuardOptions } from './decide.js';
 
+export { GUARD_DEFAULTS } from './decide.js';
+
 /** The part of an Express request the guard reads. */
 export type ExpressLikeRequest = IncomingMessage & { ip?: string | undefined };
 

@@ -5,6 +5,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { connectionOf, type SocketLike } from './connection.js';
 import { createGuard, type OtpGuardOptions } from './decide.js';
 
+export { GUARD_DEFAULTS } from './decide.js';
+
 /** The part of a Fastify request the guard reads. */
 export interface FastifyLikeRequest {
   readonly ip: string;

@@ -5,6 +5,7 @@ import { type Connection, createGuard, type OtpGuardOptions } from './decide.js'
 export type OtpGuardFetchOptions = OtpGuardOptions<Request>;
 export type { Connection } from './decide.js';
 export { connectionOf } from './connection.js';
+export { GUARD_DEFAULTS } from './decide.js';
 
 /**
  * A guard for Web `Request`s: null lets the request through; otherwise it is the `Response` to

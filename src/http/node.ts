@@ -2,6 +2,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { createGuard, type OtpGuardOptions } from './decide.js';
+
+export { GUARD_DEFAULTS } from './decide.js';
 import { connectionOf } from './connection.js';
 
 export type OtpCheckOptions = OtpGuardOptions<IncomingMessage>;
