@@ -10,7 +10,12 @@ export { GUARD_DEFAULTS } from './decide.js';
 /** The part of an Express request the guard reads. */
 export type ExpressLikeRequest = IncomingMessage & { ip?: string | undefined };
 
-export type VerifyOtpOptions = OtpGuardOptions<ExpressLikeRequest>;
+/**
+ * The options; `Req` is the request type `clientKey` receives. Give it Express's own (annotate
+ * the parameter, `clientKey: (req: Request) => req.header('x-client-id')`, or write
+ * `verifyOtp<Request>(...)`): this module never loads express, not even its types.
+ */
+export type VerifyOtpOptions<Req extends ExpressLikeRequest = ExpressLikeRequest> = OtpGuardOptions<Req>;
 
 /**
  * Express middleware that lets a request through only with a valid code in `X-OTP`; otherwise it
@@ -28,9 +33,9 @@ export type VerifyOtpOptions = OtpGuardOptions<ExpressLikeRequest>;
  * app.post('/secure', verifyOtp({ owner }), (req, res) => res.json({ success: true }));
  * ```
  */
-export function verifyOtp(
-  options: VerifyOtpOptions,
-): (req: ExpressLikeRequest, res: ServerResponse, next: (error?: unknown) => void) => void {
+export function verifyOtp<Req extends ExpressLikeRequest = ExpressLikeRequest>(
+  options: VerifyOtpOptions<Req>,
+): (req: Req, res: ServerResponse, next: (error?: unknown) => void) => void {
   const guard = createGuard(options, (req, header) => req.headers[header]);
   return (req, res, next) => {
     const refusal = guard(req, connectionOf(req.socket, req.ip));

@@ -30,7 +30,12 @@ export interface FastifyLikeInstance {
   ): unknown;
 }
 
-export type FastifyOtpOptions = OtpGuardOptions<FastifyLikeRequest>;
+/**
+ * The options; `Req` is the request type `clientKey` receives. Give it Fastify's own (annotate
+ * the parameter, `clientKey: (req: FastifyRequest) => ...`, or register `fastifyOtp<FastifyRequest>`):
+ * this module never loads fastify, not even its types.
+ */
+export type FastifyOtpOptions<Req extends FastifyLikeRequest = FastifyLikeRequest> = OtpGuardOptions<Req>;
 
 function optedOut(request: FastifyLikeRequest): boolean {
   return (request.routeOptions.config as { otp?: unknown } | undefined)?.otp === false;
@@ -56,8 +61,8 @@ function optedOut(request: FastifyLikeRequest): boolean {
  * app.post('/secure', async () => ({ success: true }));
  * ```
  */
-export async function fastifyOtp(instance: FastifyLikeInstance, options: FastifyOtpOptions): Promise<void> {
-  const guard = createGuard(options, (request, header) => request.headers[header]);
+export async function fastifyOtp<Req extends FastifyLikeRequest = FastifyLikeRequest>(instance: FastifyLikeInstance, options: FastifyOtpOptions<Req>): Promise<void> {
+  const guard = createGuard<FastifyLikeRequest>(options as FastifyOtpOptions, (request, header) => request.headers[header]);
   instance.addHook('onRequest', (request, reply, done) => {
     const refusal = optedOut(request) ? null : guard(request, connectionOf(request.raw.socket, request.ip));
     if (refusal === null) done();
