@@ -12,5 +12,11 @@ import type * as Entry from '../index.js';
 
 const entry = createRequire(import.meta.url)('../index.js') as typeof Entry;
 
-export const { backend, engineInfo, isOtpError, KeyOwner, KeyReader, listenOnKeySocket, OtpError, TOTP_DEFAULTS, TotpKey } = entry;
+export const { backend, engineInfo, isOtpError, listenOnKeySocket, TOTP_DEFAULTS } = entry;
+// Classes are values and types: both meanings are exported.
+export const { KeyOwner, KeyReader, OtpError, TotpKey } = entry;
+export type KeyOwner = Entry.KeyOwner;
+export type KeyReader = Entry.KeyReader;
+export type OtpError = Entry.OtpError;
+export type TotpKey = Entry.TotpKey;
 export type * from '../index.js';
