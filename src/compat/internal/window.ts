@@ -1,0 +1,31 @@
+// The counters of one verification window, in the order an original checks them. One list per
+// layer, refilled on each call, so a verify allocates nothing for its window.
+import { servesCounter } from './otp.js';
+
+/**
+ * Past this many counters a layer checks its window one counter at a time, as the original does
+ * (an absurd window then costs what it costs the original, without a list of that size).
+ */
+export const MAX_LISTED = 256;
+
+export class CounterList {
+  values = new Float64Array(16);
+  count = 0;
+  /** False once a counter outside what `search` serves was added. */
+  servable = true;
+
+  reset(): void {
+    this.count = 0;
+    this.servable = true;
+  }
+
+  add(counter: number): void {
+    if (this.count === this.values.length) {
+      const grown = new Float64Array(this.values.length * 2);
+      grown.set(this.values);
+      this.values = grown;
+    }
+    this.values[this.count++] = counter;
+    if (!servesCounter(counter)) this.servable = false;
+  }
+}
