@@ -10,6 +10,8 @@ export const MAX_LISTED = 256;
 
 export class CounterList {
   values = new Float64Array(16);
+  /** A number the caller keeps beside each counter (the step it stands for, an offset). */
+  tags = new Float64Array(16);
   count = 0;
   /** False once a counter outside what `search` serves was added. */
   servable = true;
@@ -19,12 +21,16 @@ export class CounterList {
     this.servable = true;
   }
 
-  add(counter: number): void {
+  add(counter: number, tag = 0): void {
     if (this.count === this.values.length) {
-      const grown = new Float64Array(this.values.length * 2);
-      grown.set(this.values);
-      this.values = grown;
+      const values = new Float64Array(this.values.length * 2);
+      values.set(this.values);
+      this.values = values;
+      const tags = new Float64Array(this.tags.length * 2);
+      tags.set(this.tags);
+      this.tags = tags;
     }
+    this.tags[this.count] = tag;
     this.values[this.count++] = counter;
     if (!servesCounter(counter)) this.servable = false;
   }
