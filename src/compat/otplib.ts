@@ -4,8 +4,8 @@
 // otplib 13's OTP, TOTP and HOTP classes are not provided, and otplib 12's classes (which live in
 // @otplib/core, not in 'otplib') are not exported under those names, where a v13 user would
 // take them for the v13 classes.
-export { authenticator, HashAlgorithms, hotp, KeyEncodings, totp } from './v12.js';
-export type { AuthenticatorOptions, CreateDigest, CreateHmacKey, CreateRandomBytes, HOTPOptions, KeyDecoder, KeyEncoder, KeyEncoding, TOTPOptions } from './v12.js';
+export { authenticator, HashAlgorithms, hotp, KeyEncodings, totp } from './otplib/v12.js';
+export type { AuthenticatorOptions, CreateDigest, CreateHmacKey, CreateRandomBytes, HOTPOptions, KeyDecoder, KeyEncoder, KeyEncoding, TOTPOptions } from './otplib/v12.js';
 export {
   createGuardrails,
   generate,
@@ -19,6 +19,6 @@ export {
   verifySync,
   wrapResult,
   wrapResultAsync,
-} from './v13.js';
-export type { Base32Plugin, CryptoPlugin, Digits, HashAlgorithm, OTPGenerateOptions, OTPGuardrails, OTPGuardrailsConfig, OTPHooks, OTPResult, OTPStrategy, OTPVerifyOptions, URIOptions, VerifyResult } from './v13.js';
-export * from './errors.js';
+} from './otplib/v13.js';
+export type { Base32Plugin, CryptoPlugin, Digits, HashAlgorithm, OTPGenerateOptions, OTPGuardrails, OTPGuardrailsConfig, OTPHooks, OTPResult, OTPStrategy, OTPVerifyOptions, URIOptions, VerifyResult } from './otplib/v13.js';
+export * from './otplib/errors.js';
