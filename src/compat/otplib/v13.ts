@@ -263,6 +263,8 @@ export class NobleCryptoPlugin implements CryptoPlugin {
 
   hmac(algorithm: HashAlgorithm, key: Uint8Array, data: Uint8Array): Uint8Array {
     const name = normalizeHashAlgorithm(algorithm, { supported: this.algorithms, plugin: this.name });
+    // @noble/hashes' check and message, which otplib wraps in an HMACError.
+    if (!(key instanceof Uint8Array)) throw new TypeError(`"key" expected Uint8Array, got type=${typeof key}`);
     const mac = otp.digest(name, key, data);
     return new Uint8Array(mac.buffer, mac.byteOffset, mac.length);
   }
