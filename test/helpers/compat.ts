@@ -2,6 +2,8 @@
 // on both and compare what came out (value, its exact type, or the error thrown).
 import fc from 'fast-check';
 
+import { toBase32 } from '../../bench/lib/fixtures.mjs';
+
 /** Runs per property: CI gets the full count, a local run a quarter (COMPAT_RUNS overrides). */
 export const RUNS = Number(process.env.COMPAT_RUNS ?? (process.env.CI ? 400 : 100));
 
@@ -56,24 +58,8 @@ export function normalise(result: Outcome, rewrite: (message: string) => string)
   return 'error' in result ? { error: { ...result.error, message: rewrite(result.error.message) } } : result;
 }
 
-const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-
-/** RFC 4648 base32 without padding (the tests' own, independent of every implementation). */
-export function base32(bytes: Uint8Array): string {
-  let out = '';
-  let value = 0;
-  let bits = 0;
-  for (const byte of bytes) {
-    value = (value << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      out += BASE32[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  if (bits > 0) out += BASE32[(value << (5 - bits)) & 31];
-  return out;
-}
+/** RFC 4648 base32 without padding: the bench's own encoder, independent of every implementation. */
+export const base32: (bytes: Uint8Array) => string = toBase32;
 
 /**
  * Base32 text as people and programs write it: canonical, lower case, grouped with spaces,

@@ -420,20 +420,39 @@ function finish(mac: Uint8Array, digits: Digits, hooks: OTPHooks | undefined): s
   return hooks?.encodeToken ? hooks.encodeToken(value, digits) : truncateDigits(value, digits);
 }
 
-function hotpGenerateSync(input: HotpInput): string {
-  const p = hotpParts(input);
-  if (typeof p.counter === 'number' && direct(p.crypto, p.secret, p.digits, p.hooks)) {
-    return String(otp.code(p.algorithm, p.secret, p.counter, p.digits)).padStart(p.digits, '0');
+/**
+ * A computation that may need the crypto plugin's HMAC: it yields each HMAC it needs and is
+ * resumed with the result. One generator per computation serves both the Sync functions
+ * (runSync) and the promise-returning ones (runAsync), as otplib's pairs do.
+ */
+type HmacRequest = { crypto: CryptoPlugin; algorithm: HashAlgorithm; key: Uint8Array; data: Uint8Array };
+type Computation<T> = Generator<HmacRequest, T, Uint8Array>;
+
+function runSync<T>(computation: Computation<T>): T {
+  let step = computation.next();
+  while (!step.done) {
+    const { crypto, algorithm, key, data } = step.value;
+    step = computation.next(contextHmacSync(crypto, algorithm, key, data));
   }
-  return finish(contextHmacSync(p.crypto, p.algorithm, p.secret, counterToBytes(p.counter)), p.digits, p.hooks);
+  return step.value;
 }
 
-async function hotpGenerate(input: HotpInput): Promise<string> {
+async function runAsync<T>(computation: Computation<T>): Promise<T> {
+  let step = computation.next();
+  while (!step.done) {
+    const { crypto, algorithm, key, data } = step.value;
+    step = computation.next(await contextHmac(crypto, algorithm, key, data));
+  }
+  return step.value;
+}
+
+function* hotpCode(input: HotpInput): Computation<string> {
   const p = hotpParts(input);
   if (typeof p.counter === 'number' && direct(p.crypto, p.secret, p.digits, p.hooks)) {
     return String(otp.code(p.algorithm, p.secret, p.counter, p.digits)).padStart(p.digits, '0');
   }
-  return finish(await contextHmac(p.crypto, p.algorithm, p.secret, counterToBytes(p.counter)), p.digits, p.hooks);
+  const mac = yield { crypto: p.crypto, algorithm: p.algorithm, key: p.secret, data: counterToBytes(p.counter) };
+  return finish(mac, p.digits, p.hooks);
 }
 
 interface TotpInput {
@@ -550,25 +569,14 @@ function searchTotpWindow(w: TotpWindow): VerifyResult | undefined {
   return invalid();
 }
 
-function totpVerifySync(input: TotpVerifyInput): VerifyResult {
+/** otplib's TOTP verification: the window searched directly, or step by step through the plugin. */
+function* totpVerification(input: TotpVerifyInput): Computation<VerifyResult> {
   const w = totpWindow(input);
   const found = searchTotpWindow(w);
   if (found !== undefined) return found;
   for (let counter = w.minCounter; counter <= w.maxCounter; counter++) {
     if (w.afterTimeStep !== undefined && counter <= w.afterTimeStep) continue;
-    const expected = hotpGenerateSync(totpToHotp(stepInput(w, counter)));
-    if (w.crypto.constantTimeEqual(expected, w.token)) return valid(w, counter);
-  }
-  return invalid();
-}
-
-async function totpVerify(input: TotpVerifyInput): Promise<VerifyResult> {
-  const w = totpWindow(input);
-  const found = searchTotpWindow(w);
-  if (found !== undefined) return found;
-  for (let counter = w.minCounter; counter <= w.maxCounter; counter++) {
-    if (w.afterTimeStep !== undefined && counter <= w.afterTimeStep) continue;
-    const expected = await hotpGenerate(totpToHotp(stepInput(w, counter)));
+    const expected = yield* hotpCode(totpToHotp(stepInput(w, counter)));
     if (w.crypto.constantTimeEqual(expected, w.token)) return valid(w, counter);
   }
   return invalid();
@@ -642,24 +650,15 @@ function searchHotpWindow(w: HotpWindow): VerifyResult | undefined {
   return invalid();
 }
 
-function hotpVerifySync(input: HotpVerifyInput): VerifyResult {
+/** otplib's HOTP verification: the window searched directly, or counter by counter through the plugin. */
+function* hotpVerification(input: HotpVerifyInput): Computation<VerifyResult> {
   const w = hotpWindow(input);
   const found = searchHotpWindow(w);
   if (found !== undefined) return found;
   for (let i = Math.max(0, w.past - w.counter); i < w.totalChecks; i++) {
     const offset = i - w.past;
-    if (w.crypto.constantTimeEqual(hotpGenerateSync(w.input(w.counter + offset)), w.token)) return { valid: true, delta: offset | 0 };
-  }
-  return invalid();
-}
-
-async function hotpVerify(input: HotpVerifyInput): Promise<VerifyResult> {
-  const w = hotpWindow(input);
-  const found = searchHotpWindow(w);
-  if (found !== undefined) return found;
-  for (let i = Math.max(0, w.past - w.counter); i < w.totalChecks; i++) {
-    const offset = i - w.past;
-    if (w.crypto.constantTimeEqual(await hotpGenerate(w.input(w.counter + offset)), w.token)) return { valid: true, delta: offset | 0 };
+    const expected = yield* hotpCode(w.input(w.counter + offset));
+    if (w.crypto.constantTimeEqual(expected, w.token)) return { valid: true, delta: offset | 0 };
   }
   return invalid();
 }
@@ -755,8 +754,8 @@ export async function generate(options: OTPGenerateOptions): Promise<string> {
   const o = withDefaults(options);
   const { secret, crypto, base32, algorithm, digits, hooks } = o;
   return strategyOf(o.strategy, o.counter, {
-    totp: () => hotpGenerate(totpToHotp({ secret, crypto, base32, algorithm, digits, hooks, period: o.period, epoch: o.epoch, t0: o.t0, guardrails: o.guardrails })),
-    hotp: (counter) => hotpGenerate({ secret, crypto, base32, algorithm, digits, hooks, counter, guardrails: o.guardrails }),
+    totp: () => runAsync(hotpCode(totpToHotp({ secret, crypto, base32, algorithm, digits, hooks, period: o.period, epoch: o.epoch, t0: o.t0, guardrails: o.guardrails }))),
+    hotp: (counter) => runAsync(hotpCode({ secret, crypto, base32, algorithm, digits, hooks, counter, guardrails: o.guardrails })),
   });
 }
 
@@ -765,8 +764,8 @@ export function generateSync(options: OTPGenerateOptions): string {
   const o = withDefaults(options);
   const { secret, crypto, base32, algorithm, digits } = o;
   return strategyOf(o.strategy, o.counter, {
-    totp: () => hotpGenerateSync(totpToHotp({ secret, crypto, base32, algorithm, digits, period: o.period, epoch: o.epoch, t0: o.t0, guardrails: o.guardrails })),
-    hotp: (counter) => hotpGenerateSync({ secret, crypto, base32, algorithm, digits, counter, guardrails: o.guardrails }),
+    totp: () => runSync(hotpCode(totpToHotp({ secret, crypto, base32, algorithm, digits, period: o.period, epoch: o.epoch, t0: o.t0, guardrails: o.guardrails }))),
+    hotp: (counter) => runSync(hotpCode({ secret, crypto, base32, algorithm, digits, counter, guardrails: o.guardrails })),
   });
 }
 
@@ -780,8 +779,8 @@ export async function verify(options: OTPVerifyOptions): Promise<VerifyResult> {
   const { secret, token, crypto, base32, algorithm, digits, hooks } = o;
   return strategyOf(o.strategy, o.counter, {
     totp: () =>
-      totpVerify({ secret, token, crypto, base32, algorithm, digits, hooks, period: o.period, epoch: o.epoch, t0: o.t0, epochTolerance: o.epochTolerance, afterTimeStep: o.afterTimeStep, guardrails: o.guardrails }),
-    hotp: (counter) => hotpVerify({ secret, token, crypto, base32, algorithm, digits, hooks, counter, counterTolerance: o.counterTolerance, guardrails: o.guardrails }),
+      runAsync(totpVerification({ secret, token, crypto, base32, algorithm, digits, hooks, period: o.period, epoch: o.epoch, t0: o.t0, epochTolerance: o.epochTolerance, afterTimeStep: o.afterTimeStep, guardrails: o.guardrails })),
+    hotp: (counter) => runAsync(hotpVerification({ secret, token, crypto, base32, algorithm, digits, hooks, counter, counterTolerance: o.counterTolerance, guardrails: o.guardrails })),
   });
 }
 
@@ -791,8 +790,8 @@ export function verifySync(options: OTPVerifyOptions): VerifyResult {
   const { secret, token, crypto, base32, algorithm, digits, hooks } = o;
   return strategyOf(o.strategy, o.counter, {
     totp: () =>
-      totpVerifySync({ secret, token, crypto, base32, algorithm, digits, hooks, period: o.period, epoch: o.epoch, t0: o.t0, epochTolerance: o.epochTolerance, afterTimeStep: o.afterTimeStep, guardrails: o.guardrails }),
-    hotp: (counter) => hotpVerifySync({ secret, token, crypto, base32, algorithm, digits, hooks, counter, counterTolerance: o.counterTolerance, guardrails: o.guardrails }),
+      runSync(totpVerification({ secret, token, crypto, base32, algorithm, digits, hooks, period: o.period, epoch: o.epoch, t0: o.t0, epochTolerance: o.epochTolerance, afterTimeStep: o.afterTimeStep, guardrails: o.guardrails })),
+    hotp: (counter) => runSync(hotpVerification({ secret, token, crypto, base32, algorithm, digits, hooks, counter, counterTolerance: o.counterTolerance, guardrails: o.guardrails })),
   });
 }
 
