@@ -541,6 +541,18 @@ const invalid = (): VerifyResult => ({ valid: false });
 const counters = new CounterList();
 
 /**
+ * The listed counters searched for the token; `found` turns the tag of the match into the
+ * result. A step that failed its checks (`failure`, which ended the list) throws only when no
+ * step before it matched, as in otplib's loop.
+ */
+function searchListed(w: { algorithm: HashAlgorithm; secret: Uint8Array; digits: Digits; token: string }, failure: OTPError | undefined, found: (tag: number) => VerifyResult): VerifyResult {
+  const index = otp.search(w.algorithm, w.secret, counters.values, counters.count, w.digits, parseCode(w.token, w.digits));
+  if (index >= 0) return found(counters.tags[index] as number);
+  if (failure !== undefined) throw failure;
+  return invalid();
+}
+
+/**
  * The window with the default plugin: each step's checks as otplib runs them (a step whose
  * epoch or counter is out of range throws, but only once the steps before it have not
  * matched), the codes from otp.search. Undefined when the fast path does not apply.
@@ -563,10 +575,7 @@ function searchTotpWindow(w: TotpWindow): VerifyResult | undefined {
     }
     counters.add(step, counter);
   }
-  const index = otp.search(w.algorithm, w.secret, counters.values, counters.count, w.digits, parseCode(w.token, w.digits));
-  if (index >= 0) return valid(w, counters.tags[index] as number);
-  if (failure !== undefined) throw failure;
-  return invalid();
+  return searchListed(w, failure, (counter) => valid(w, counter));
 }
 
 /** otplib's TOTP verification: the window searched directly, or step by step through the plugin. */
@@ -644,10 +653,7 @@ function searchHotpWindow(w: HotpWindow): VerifyResult | undefined {
     }
     counters.add(w.counter + offset, offset);
   }
-  const index = otp.search(w.algorithm, w.secret, counters.values, counters.count, w.digits, parseCode(w.token, w.digits));
-  if (index >= 0) return { valid: true, delta: (counters.tags[index] as number) | 0 };
-  if (failure !== undefined) throw failure;
-  return invalid();
+  return searchListed(w, failure, (offset) => ({ valid: true, delta: offset | 0 }));
 }
 
 /** otplib's HOTP verification: the window searched directly, or counter by counter through the plugin. */
