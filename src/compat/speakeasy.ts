@@ -197,50 +197,58 @@ function directDigits(options: Options): number | undefined {
   return otp.servesDigits(digits) ? digits : undefined;
 }
 
-/** The HOTP code at `options.counter`. */
-export function hotp(options: HotpOptions & { counter: number }): string {
-  const opts = options as Options;
-  const direct = directDigits(opts);
+/**
+ * The HOTP code at `counter` for these options. speakeasy passes the counter inside an options
+ * object (a shadow of the caller's, through Object.create); the direct path reads the rest from
+ * the caller's options and makes no shadow, the others build the one speakeasy builds.
+ */
+function codeAt(options: Options, counter: unknown): string {
+  const direct = directDigits(options);
   if (direct !== undefined) {
-    return String(valueAt(digestInput(opts), opts.counter, direct)).padStart(direct, '0');
+    return String(valueAt(digestInput(options), counter, direct)).padStart(direct, '0');
   }
+  const opts: Options = counter === options.counter ? options : Object.assign(Object.create(options), { counter });
   const digits = (opts.digits != null ? opts.digits : opts.length) || 6;
   if (opts.length != null) warn('Speakeasy - Deprecation Notice - Specifying token digits using `length` is no longer supported. Use `digits` instead.');
   const hash: Uint8Array = opts.digest || digest(opts as DigestOptions);
   return formatCode(otp.truncate(hash), digits);
 }
 
+/** The HOTP code at `options.counter`. */
+export function hotp(options: HotpOptions & { counter: number }): string {
+  return codeAt(options as Options, options.counter);
+}
+
 const counters = new CounterList();
 
 /**
- * `{ delta }` for the first counter from `counter` to `counter + window` whose code, read as an
- * integer, equals the token read as an integer; undefined otherwise. The token must have
- * exactly `digits` characters; speakeasy's parseInt reading means '12345x' is 12345.
+ * hotp.verifyDelta once its options are read: `{ delta }` for the first counter from `counter`
+ * to `counter + window` whose code, read as an integer, equals the token read as an integer;
+ * undefined otherwise. The token must have exactly `digits` characters; speakeasy's parseInt
+ * reading means '12345x' is 12345.
  */
-function hotpVerifyDelta(options: HotpVerifyOptions): { delta: number } | undefined {
-  const shadow: Options = Object.create(options);
-  const token = String(shadow.token);
-  const digits = parseInt(shadow.digits, 10) || 6;
-  const window = parseInt(shadow.window, 10) || 0;
-  const counter = parseInt(shadow.counter, 10) || 0;
+function searchFrom(options: Options, token: string, digits: number, window: number, counter: number): { delta: number } | undefined {
   if (token.length !== digits) return undefined;
   const target = parseInt(token, 10);
   if (isNaN(target)) return undefined;
-  const direct = directDigits(shadow);
-  if (direct === digits && window < MAX_LISTED && counter <= counter + window) {
+  if (directDigits(options) === digits && window < MAX_LISTED && counter <= counter + window) {
     counters.reset();
     for (let i = counter; i <= counter + window; ++i) counters.add(i, i - counter);
     if (counters.servable && counter + window < 2 ** 31) {
-      const input = digestInput(shadow);
+      const input = digestInput(options);
       const index = otp.search(input.algorithm, input.key, counters.values, counters.count, digits, target);
       return index < 0 ? undefined : { delta: counters.tags[index] as number };
     }
   }
   for (let i = counter; i <= counter + window; ++i) {
-    shadow.counter = i;
-    if (parseInt(hotp(shadow as HotpOptions & { counter: number }), 10) === target) return { delta: i - counter };
+    if (parseInt(codeAt(options, i), 10) === target) return { delta: i - counter };
   }
   return undefined;
+}
+
+function hotpVerifyDelta(options: HotpVerifyOptions): { delta: number } | undefined {
+  const o = options as Options;
+  return searchFrom(o, String(o.token), parseInt(o.digits, 10) || 6, parseInt(o.window, 10) || 0, parseInt(o.counter, 10) || 0);
 }
 
 function hotpVerify(options: HotpVerifyOptions): boolean {
@@ -265,9 +273,8 @@ export function _counter(options: TotpOptions): number {
 
 /** The TOTP code now (or at `time`, in seconds). */
 export function totp(options: TotpOptions): string {
-  const shadow: Options = Object.create(options);
-  if (shadow.counter == null) shadow.counter = _counter(shadow);
-  return hotp(shadow as HotpOptions & { counter: number });
+  const o = options as Options;
+  return codeAt(o, o.counter == null ? _counter(options) : o.counter);
 }
 
 /**
@@ -275,8 +282,20 @@ export function totp(options: TotpOptions): string {
  * `time`), else undefined.
  */
 function totpVerifyDelta(options: TotpVerifyOptions): { delta: number } | undefined {
+  const o = options as Options;
+  const window = parseInt(o.window, 10) || 0;
+  // speakeasy shifts the counter back by the window and searches twice the window from there,
+  // through a shadow whose counter and window it overwrites (window + window: with a string
+  // window, a concatenation). With a whole-number window and counter that is the span below.
+  if (o.counter == null && (o.window === undefined || (Number.isSafeInteger(o.window) && o.window >= 0 && o.window < MAX_LISTED))) {
+    const start = _counter(options) - window;
+    if (Number.isSafeInteger(start)) {
+      const delta = searchFrom(o, String(o.token), parseInt(o.digits, 10) || 6, window + window, start);
+      if (delta) delta.delta -= window;
+      return delta;
+    }
+  }
   const shadow: Options = Object.create(options);
-  const window = parseInt(shadow.window, 10) || 0;
   if (shadow.counter == null) shadow.counter = _counter(shadow);
   shadow.counter -= window;
   shadow.window += window;

@@ -83,8 +83,12 @@ const PADDED_LENGTH: Readonly<Record<string, number>> = { sha1: 20, sha256: 32, 
  * encoding: a hex secret counts its hex digits), else the bytes as they are.
  */
 function paddedKey(secret: string, encoding: string, length: number): Buffer {
-  const shortBy = length - secret.length;
-  const bytes = Buffer.from(secret, encoding as BufferEncoding);
+  const characters = secret.length;
+  return padKey(Buffer.from(secret, encoding as BufferEncoding), characters, length);
+}
+
+function padKey(bytes: Buffer, characters: number, length: number): Buffer {
+  const shortBy = length - characters;
   if (!(shortBy > 0)) return bytes;
   const repeated = Buffer.alloc(Math.min(length, bytes.length * shortBy));
   for (let at = 0; at < repeated.length; at += bytes.length) bytes.copy(repeated, at);
@@ -336,21 +340,23 @@ export class TOTP<T extends TOTPOptions = TOTPOptions> extends HOTP<T> {
     validateTotpOptions(options);
   }
 
-  /** The TOTP HMAC key for a secret in this instance's encoding (the string the codes use). */
+  /** The secret as the TOTP pipeline takes it (the authenticator decodes its base32 first). */
   protected keySecret(secret: string, _o: Options): string {
     return secret;
+  }
+
+  /** On the direct path: the HMAC key bytes, as createHmacKey would give them in hex. */
+  protected directKey(secret: string, o: Options): Buffer {
+    return paddedKey(this.keySecret(secret, o), o.encoding, PADDED_LENGTH[o.algorithm] as number);
   }
 
   override generate(secret: string): string {
     const r = this.resolve();
     const o = r.merged;
     const epoch: number = r.epochGiven ? o.epoch : Date.now();
-    const keySecret = this.keySecret(secret, o);
     const counter = Math.floor(epoch / o.step / 1000);
-    if (r.direct && otp.servesCounter(counter)) {
-      return fastCode(o.algorithm, paddedKey(keySecret, o.encoding, PADDED_LENGTH[o.algorithm] as number), counter, o.digits);
-    }
-    return pipelineToken(keySecret, counter, o);
+    if (r.direct && otp.servesCounter(counter)) return fastCode(o.algorithm, this.directKey(secret, o), counter, o.digits);
+    return pipelineToken(this.keySecret(secret, o), counter, o);
   }
 
   /** The step offset of the token within the window (0 first, then the past, then the future), or null. */
@@ -358,7 +364,10 @@ export class TOTP<T extends TOTPOptions = TOTPOptions> extends HOTP<T> {
     const r = this.resolve();
     const o = r.merged;
     const epoch: number = r.epochGiven ? o.epoch : Date.now();
-    const keySecret = this.keySecret(secret, o);
+    // The authenticator decodes the secret before it looks at the token; a TOTP derives the key
+    // only for a well-formed token.
+    const decodesFirst = this.kind() === 'authenticator';
+    const early = !decodesFirst ? undefined : r.direct ? this.directKey(secret, o) : this.keySecret(secret, o);
     if (!isTokenValid(token)) return null;
     // The original checks epoch, then epoch - k steps (k = 1..past), then epoch + k steps,
     // each step's counter computed from its epoch in milliseconds.
@@ -371,7 +380,7 @@ export class TOTP<T extends TOTPOptions = TOTPOptions> extends HOTP<T> {
       for (let k = 1; k <= r.future; k++) counters.add(Math.floor((epoch + k * stepMs) / o.step / 1000));
       const futureCount = counters.count - futureStart;
       if (counters.servable) {
-        const key = paddedKey(keySecret, o.encoding, PADDED_LENGTH[o.algorithm] as number);
+        const key = early instanceof Buffer ? early : this.directKey(secret, o);
         const target = parseCode(token, o.digits);
         if (target < 0) return null;
         const index = otp.search(o.algorithm, key, counters.values, counters.count, o.digits, target);
@@ -380,6 +389,7 @@ export class TOTP<T extends TOTPOptions = TOTPOptions> extends HOTP<T> {
         return index === 0 ? 0 : index <= pastCount ? -index : index - pastCount;
       }
     }
+    const keySecret = typeof early === 'string' ? early : this.keySecret(secret, o);
     const matches = (at: number) => token === pipelineToken(keySecret, Math.floor(at / o.step / 1000), o);
     if (matches(epoch)) return 0;
     for (let k = 1; k <= r.past; k++) if (matches(epoch + -k * stepMs)) return -k;
@@ -435,6 +445,14 @@ export class Authenticator<T extends AuthenticatorOptions = AuthenticatorOptions
 
   protected override keySecret(secret: string, o: Options): string {
     return o.keyDecoder(secret, o.encoding);
+  }
+
+  // With the default 'hex' encoding the decoded bytes are the key: no hex string in between
+  // (the padding still counts the hex digits, as the original's does).
+  protected override directKey(secret: string, o: Options): Buffer {
+    if (o.encoding !== 'hex') return super.directKey(secret, o);
+    const bytes = decodeThirtyTwo(secret);
+    return padKey(bytes, bytes.length * 2, PADDED_LENGTH[o.algorithm] as number);
   }
 
   encode(secret: string): string {

@@ -578,11 +578,8 @@ function searchTotpWindow(w: TotpWindow): VerifyResult | undefined {
   return searchListed(w, failure, (counter) => valid(w, counter));
 }
 
-/** otplib's TOTP verification: the window searched directly, or step by step through the plugin. */
-function* totpVerification(input: TotpVerifyInput): Computation<VerifyResult> {
-  const w = totpWindow(input);
-  const found = searchTotpWindow(w);
-  if (found !== undefined) return found;
+/** otplib's TOTP window step by step, each code through the crypto plugin. */
+function* totpSteps(w: TotpWindow): Computation<VerifyResult> {
   for (let counter = w.minCounter; counter <= w.maxCounter; counter++) {
     if (w.afterTimeStep !== undefined && counter <= w.afterTimeStep) continue;
     const expected = yield* hotpCode(totpToHotp(stepInput(w, counter)));
@@ -656,11 +653,8 @@ function searchHotpWindow(w: HotpWindow): VerifyResult | undefined {
   return searchListed(w, failure, (offset) => ({ valid: true, delta: offset | 0 }));
 }
 
-/** otplib's HOTP verification: the window searched directly, or counter by counter through the plugin. */
-function* hotpVerification(input: HotpVerifyInput): Computation<VerifyResult> {
-  const w = hotpWindow(input);
-  const found = searchHotpWindow(w);
-  if (found !== undefined) return found;
+/** otplib's HOTP window counter by counter, each code through the crypto plugin. */
+function* hotpSteps(w: HotpWindow): Computation<VerifyResult> {
   for (let i = Math.max(0, w.past - w.counter); i < w.totalChecks; i++) {
     const offset = i - w.past;
     const expected = yield* hotpCode(w.input(w.counter + offset));
@@ -671,17 +665,17 @@ function* hotpVerification(input: HotpVerifyInput): Computation<VerifyResult> {
 
 // ---- The functional API ----------------------------------------------------------------------------
 
-function strategyOf<T>(strategy: unknown, counter: number | bigint | undefined, run: { totp: () => T; hotp: (counter: number | bigint) => T }): T {
-  if (strategy === 'totp') return run.totp();
+function strategyOf(strategy: unknown, counter: number | bigint | undefined): OTPStrategy {
+  if (strategy === 'totp') return strategy;
   if (strategy === 'hotp') {
     if (counter === undefined) throw new ConfigurationError("Counter is required for HOTP strategy. Example: { strategy: 'hotp', counter: 0 }");
-    return run.hotp(counter);
+    return strategy;
   }
   throw new ConfigurationError(`Unknown OTP strategy: ${String(strategy)}. Valid strategies are 'totp' or 'hotp'.`);
 }
 
-/** otplib's option defaults (`??`: null counts as absent). */
-function withDefaults(options: OTPGenerateOptions) {
+/** otplib's option defaults (`??`: null counts as absent), read in its order, in one object. */
+function withDefaults(options: OTPVerifyOptions) {
   return {
     secret: options.secret,
     strategy: options.strategy ?? 'totp',
@@ -695,12 +689,6 @@ function withDefaults(options: OTPGenerateOptions) {
     counter: options.counter,
     guardrails: options.guardrails ?? createGuardrails(),
     hooks: options.hooks,
-  };
-}
-
-function verifyDefaults(options: OTPVerifyOptions) {
-  return {
-    ...withDefaults(options),
     token: options.token,
     epochTolerance: options.epochTolerance ?? 0,
     counterTolerance: options.counterTolerance ?? 0,
@@ -730,10 +718,9 @@ export interface URIOptions {
 /** An otpauth:// key URI; parameters at their defaults (SHA1, 6 digits, 30 s) are left out. */
 export function generateURI(options: URIOptions): string {
   const { strategy = 'totp', issuer, label, secret, algorithm = 'sha1', digits = 6, period = 30, counter } = options;
-  return strategyOf(strategy, counter, {
-    totp: () => keyUri('totp', issuer, label, { secret, algorithm, digits, period }),
-    hotp: (at) => keyUri('hotp', issuer, label, { secret, algorithm, digits, counter: at }),
-  });
+  return strategyOf(strategy, counter) === 'totp'
+    ? keyUri('totp', issuer, label, { secret, algorithm, digits, period })
+    : keyUri('hotp', issuer, label, { secret, algorithm, digits, counter: counter as number });
 }
 
 function keyUri(type: OTPStrategy, issuer: string, account: string, params: { secret: string; algorithm: string; digits: Digits; period?: number; counter?: number | bigint }): string {
@@ -757,22 +744,14 @@ function keyUri(type: OTPStrategy, issuer: string, account: string, params: { se
 
 /** The current code (or a given one: `epoch` in seconds, or `strategy: 'hotp'` with a counter). */
 export async function generate(options: OTPGenerateOptions): Promise<string> {
-  const o = withDefaults(options);
-  const { secret, crypto, base32, algorithm, digits, hooks } = o;
-  return strategyOf(o.strategy, o.counter, {
-    totp: () => runAsync(hotpCode(totpToHotp({ secret, crypto, base32, algorithm, digits, hooks, period: o.period, epoch: o.epoch, t0: o.t0, guardrails: o.guardrails }))),
-    hotp: (counter) => runAsync(hotpCode({ secret, crypto, base32, algorithm, digits, hooks, counter, guardrails: o.guardrails })),
-  });
+  const o = withDefaults(options as OTPVerifyOptions);
+  return runAsync(hotpCode(strategyOf(o.strategy, o.counter) === 'totp' ? totpToHotp(o) : (o as HotpInput)));
 }
 
 /** generate() without a promise. As in otplib, `hooks` are not applied here. */
 export function generateSync(options: OTPGenerateOptions): string {
-  const o = withDefaults(options);
-  const { secret, crypto, base32, algorithm, digits } = o;
-  return strategyOf(o.strategy, o.counter, {
-    totp: () => runSync(hotpCode(totpToHotp({ secret, crypto, base32, algorithm, digits, period: o.period, epoch: o.epoch, t0: o.t0, guardrails: o.guardrails }))),
-    hotp: (counter) => runSync(hotpCode({ secret, crypto, base32, algorithm, digits, counter, guardrails: o.guardrails })),
-  });
+  const o = { ...withDefaults(options as OTPVerifyOptions), hooks: undefined };
+  return runSync(hotpCode(strategyOf(o.strategy, o.counter) === 'totp' ? totpToHotp(o) : (o as HotpInput)));
 }
 
 /**
@@ -781,24 +760,24 @@ export function generateSync(options: OTPGenerateOptions): string {
  * digits rejects with TokenLengthError or TokenFormatError, as in otplib.
  */
 export async function verify(options: OTPVerifyOptions): Promise<VerifyResult> {
-  const o = verifyDefaults(options);
-  const { secret, token, crypto, base32, algorithm, digits, hooks } = o;
-  return strategyOf(o.strategy, o.counter, {
-    totp: () =>
-      runAsync(totpVerification({ secret, token, crypto, base32, algorithm, digits, hooks, period: o.period, epoch: o.epoch, t0: o.t0, epochTolerance: o.epochTolerance, afterTimeStep: o.afterTimeStep, guardrails: o.guardrails })),
-    hotp: (counter) => runAsync(hotpVerification({ secret, token, crypto, base32, algorithm, digits, hooks, counter, counterTolerance: o.counterTolerance, guardrails: o.guardrails })),
-  });
+  const o = withDefaults(options);
+  if (strategyOf(o.strategy, o.counter) === 'totp') {
+    const w = totpWindow(o);
+    return searchTotpWindow(w) ?? runAsync(totpSteps(w));
+  }
+  const w = hotpWindow(o as HotpVerifyInput);
+  return searchHotpWindow(w) ?? runAsync(hotpSteps(w));
 }
 
 /** verify() without a promise. */
 export function verifySync(options: OTPVerifyOptions): VerifyResult {
-  const o = verifyDefaults(options);
-  const { secret, token, crypto, base32, algorithm, digits, hooks } = o;
-  return strategyOf(o.strategy, o.counter, {
-    totp: () =>
-      runSync(totpVerification({ secret, token, crypto, base32, algorithm, digits, hooks, period: o.period, epoch: o.epoch, t0: o.t0, epochTolerance: o.epochTolerance, afterTimeStep: o.afterTimeStep, guardrails: o.guardrails })),
-    hotp: (counter) => runSync(hotpVerification({ secret, token, crypto, base32, algorithm, digits, hooks, counter, counterTolerance: o.counterTolerance, guardrails: o.guardrails })),
-  });
+  const o = withDefaults(options);
+  if (strategyOf(o.strategy, o.counter) === 'totp') {
+    const w = totpWindow(o);
+    return searchTotpWindow(w) ?? runSync(totpSteps(w));
+  }
+  const w = hotpWindow(o as HotpVerifyInput);
+  return searchHotpWindow(w) ?? runSync(hotpSteps(w));
 }
 
 export type OTPResult<T, E = Error> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: E };
