@@ -150,7 +150,8 @@ const ALIASES: ReadonlyMap<string, HashAlgorithm> = new Map(
 
 function normalizeHashAlgorithm(value: unknown, options: { supported?: readonly string[] | undefined; plugin?: string | undefined } = {}): HashAlgorithm {
   const { supported: declared, plugin } = options;
-  const supported = declared === undefined ? HASH_ALGORITHMS : HASH_ALGORITHMS.filter((name) => declared.includes(name));
+  // The default plugin declares the full set itself: no filtered copy on every call for it.
+  const supported = declared === undefined || declared === HASH_ALGORITHMS ? HASH_ALGORITHMS : HASH_ALGORITHMS.filter((name) => declared.includes(name));
   if (typeof value === 'string') {
     const canonical = ALIASES.get(value.toLowerCase());
     if (canonical !== undefined && supported.includes(canonical)) return canonical;
