@@ -6,15 +6,17 @@
 // Two tiers:
 // - `code` and `search`: a safe-integer counter >= 0, 1 to 10 digits, any node:crypto digest
 //   name. These are the calls a verify makes in the common case, and the ones to route to the
-//   core's one-shot functions (SHA1/SHA256/SHA512, 6 to 8 digits) when they land: that change
-//   is confined to the two functions below, which keep node:crypto for everything else.
+//   core's one-shot functions when they land: that change is confined to these two functions.
+//   Route only what the core takes and keep node:crypto below for the rest: the names arrive as
+//   the originals spell them ('sha1', 'SHA1', 'sha256', 'SHA512'; also 'SHA224', 'SHA3-256',
+//   'md5', ... which stay here), digits outside 6-8 stay here, and keys are any length the
+//   originals accept (10 bytes is common, 0 happens): short ones need the core's explicit
+//   short-secret opt-in, and any size the core refuses stays here. `search` is handed the
+//   window in its original's order and must report the first match in that order.
 // - `digest` and `truncate`: the raw HMAC of a message the layer encoded itself (a negative or
 //   fractional counter, a custom HMAC function, a digest the caller supplied), for the
 //   originals' edge cases. Nothing here is on a hot path.
 import { createHmac } from 'node:crypto';
-
-/** A user-supplied HMAC (otpauth's `hmac` option): (algorithm, key, message) => digest. */
-export type HmacFunction = (algorithm: string, key: Uint8Array, message: Uint8Array) => Uint8Array;
 
 /** 10^digits for 0 to 10 digits: every 31-bit truncated value fits in 10 digits. */
 const POWERS_OF_TEN = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000, 10_000_000_000];
