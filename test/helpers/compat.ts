@@ -15,7 +15,7 @@ const BUILTIN_ERRORS = [RangeError, TypeError, URIError, SyntaxError, ReferenceE
  * A value as comparable data: byte arrays carry their exact class (Buffer, Uint8Array), so a
  * Buffer where the original returns a plain Uint8Array is a difference; functions compare by kind.
  */
-export function describe(value: unknown, seen = new Set<unknown>()): unknown {
+export function comparable(value: unknown, seen = new Set<unknown>()): unknown {
   if (value instanceof Uint8Array) return { class: value.constructor.name, hex: Buffer.from(value.buffer, value.byteOffset, value.length).toString('hex') };
   if (typeof value === 'function') return 'function';
   if (typeof value === 'bigint') return `${value}n`;
@@ -24,9 +24,9 @@ export function describe(value: unknown, seen = new Set<unknown>()): unknown {
   if (value === null || typeof value !== 'object') return value;
   if (seen.has(value)) return '[circular]';
   seen.add(value);
-  if (Array.isArray(value)) return value.map((v) => describe(v, seen));
+  if (Array.isArray(value)) return value.map((v) => comparable(v, seen));
   const out: Record<string, unknown> = {};
-  for (const key of Object.keys(value)) out[key] = describe((value as Record<string, unknown>)[key], seen);
+  for (const key of Object.keys(value)) out[key] = comparable((value as Record<string, unknown>)[key], seen);
   return out;
 }
 
@@ -39,7 +39,7 @@ function describeError(error: unknown): Outcome {
 
 export function outcome(run: () => unknown): Outcome {
   try {
-    return { value: describe(run()) };
+    return { value: comparable(run()) };
   } catch (error) {
     return describeError(error);
   }
@@ -47,7 +47,7 @@ export function outcome(run: () => unknown): Outcome {
 
 export async function outcomeAsync(run: () => Promise<unknown>): Promise<Outcome> {
   try {
-    return { value: describe(await run()) };
+    return { value: comparable(await run()) };
   } catch (error) {
     return describeError(error);
   }
