@@ -130,6 +130,7 @@ group('compat/otplib, v12 objects, against otplib 12', () => {
           const instance = withOptions(lib.authenticator, options);
           const cloned = instance.clone();
           const created = lib.totp.create({ createDigest: (alg: string, key: string, counter: string) => createHmac(alg, Buffer.from(key, 'hex')).update(Buffer.from(counter, 'hex')).digest('hex') } as never);
+          const decoding = withOptions(lib.authenticator, { ...options, keyDecoder: (text: string, encoding: BufferEncoding) => Buffer.from(text).toString(encoding), keyEncoder: (text: string) => `<${text}>` });
           created.options = { epoch: options.epoch, digest: 'ab'.repeat(20), digits: 8 } as never;
           const reset = withOptions(lib.totp, options);
           reset.resetOptions();
@@ -140,6 +141,7 @@ group('compat/otplib, v12 objects, against otplib 12', () => {
             createdGenerate: outcome(() => created.generate(secret)),
             createdOptions: outcome(() => created.allOptions()),
             bare: outcome(() => lib.authenticator.create().generate(secret)),
+            customDecoder: outcome(() => [decoding.generate(secret), decoding.checkDelta(decoding.generate(secret), secret), decoding.encode(secret)]),
             reset: outcome(() => reset.options),
             keys: Object.keys(instance),
           };
@@ -184,6 +186,13 @@ const customCrypto = {
 };
 const asyncCrypto = { ...customCrypto, name: 'node-async', hmac: async (algorithm: string, key: Uint8Array, data: Uint8Array) => customCrypto.hmac(algorithm, key, data) };
 const hooks = { encodeToken: (value: number, digits: number) => String(value % 10 ** digits).padStart(digits, '9') };
+const validateHook = {
+  validateToken: (token: string) => {
+    if (typeof token !== 'string' || token.length < 4) throw new Error('token too short');
+  },
+};
+const truncateHook = { truncateDigest: (mac: Uint8Array) => ((mac[0] as number) << 8) | (mac[1] as number) };
+const customBase32 = { name: 'hex-as-base32', encode: (data: Uint8Array) => Buffer.from(data).toString('hex'), decode: (text: string) => new Uint8Array(Buffer.from(text, 'hex')) };
 
 const v13Options = fc.record(
   {
@@ -200,7 +209,8 @@ const v13Options = fc.record(
     afterTimeStep: fc.oneof(fc.integer({ min: 0, max: 140_000_000 }), fc.constantFrom(-1, 1.5)),
     guardrails: fc.constantFrom(undefined, { MIN_SECRET_BYTES: 10 }, { MAX_WINDOW: 3 }, { MAX_COUNTER: 1000 }),
     crypto: fc.constantFrom(undefined, customCrypto, asyncCrypto),
-    hooks: fc.constantFrom(undefined, hooks, {}),
+    hooks: fc.constantFrom(undefined, hooks, {}, validateHook, truncateHook),
+    base32: fc.constantFrom(undefined, undefined, undefined, customBase32),
   },
   { requiredKeys: ['epoch'] },
 );
