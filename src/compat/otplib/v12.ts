@@ -307,7 +307,7 @@ export class HOTP<T extends HOTPOptions = HOTPOptions> extends OTP<T> {
     if (direct && typeof counter === 'number' && otp.servesCounter(counter)) {
       const key = Buffer.from(secret, o.encoding);
       const target = parseCode(token, o.digits);
-      return target >= 0 && otp.search(o.algorithm, key, [counter], 1, o.digits, target) === 0;
+      return target >= 0 && otp.code(o.algorithm, key, counter, o.digits) === target;
     }
     return token === pipelineToken(secret, counter, o);
   }
