@@ -147,6 +147,12 @@ group('compat/otpauth against otpauth 9.5', () => {
       { numRuns: RUNS },
     );
     same((lib) => lib.URI.parse(42 as never));
+    for (const input of [5, undefined, null, ['A']]) {
+      same((lib) => lib.Secret.fromBase32(input as never));
+      same((lib) => lib.Secret.fromHex(input as never));
+      same((lib) => lib.Secret.fromLatin1(input as never));
+      same((lib) => lib.Secret.fromUTF8(input as never));
+    }
     same((lib) => lib.URI.stringify({} as never));
     same((lib) => [lib.TOTP.defaults, lib.HOTP.defaults, lib.version]);
   });

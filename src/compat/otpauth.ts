@@ -24,8 +24,10 @@ const HEX = '0123456789ABCDEF';
 const invalidCharacter = (position: number) => new TypeError(`Invalid character found at position ${position}`);
 
 /** otpauth's base32: spaces removed, any case, trailing '=' dropped, trailing bits ignored. */
-function decodeBase32(text: string): Uint8Array {
-  const str = text.replace(/ /g, '').toUpperCase();
+function decodeBase32(input: string): Uint8Array {
+  // Named `str` as in otpauth: V8 quotes the expression in a TypeError for a non-string input.
+  let str = input;
+  str = str.replace(/ /g, '').toUpperCase();
   let end = str.length;
   while (str[end - 1] === '=') end--;
   const out = new Uint8Array(((end * 5) / 8) | 0);
@@ -49,8 +51,9 @@ function decodeBase32(text: string): Uint8Array {
 }
 
 /** otpauth's hex: spaces removed, any case; an odd length fails on its last character. */
-function decodeHex(text: string): Uint8Array {
-  const str = text.replace(/ /g, '').toUpperCase();
+function decodeHex(input: string): Uint8Array {
+  let str = input;
+  str = str.replace(/ /g, '').toUpperCase();
   const out = new Uint8Array(str.length / 2);
   for (let i = 0; i < str.length; i += 2) {
     const high = HEX.indexOf(str[i] as string);
@@ -64,9 +67,9 @@ function decodeHex(text: string): Uint8Array {
   return out;
 }
 
-function decodeLatin1(text: string): Uint8Array {
-  const out = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i) & 0xff;
+function decodeLatin1(str: string): Uint8Array {
+  const out = new Uint8Array(str.length);
+  for (let i = 0; i < str.length; i++) out[i] = str.charCodeAt(i) & 0xff;
   return out;
 }
 

@@ -372,13 +372,15 @@ export const generate_key_ascii = deprecate(
 );
 
 /** A Google Authenticator key URI (otpauth://TYPE/LABEL?secret=BASE32&...), with speakeasy's checks and warnings. */
-export function otpauthURL(options: OtpauthURLOptions): string {
-  const opts = options as Options;
-  let secret = opts.secret;
-  const type = (opts.type || 'totp').toLowerCase();
-  const encoding = opts.encoding || 'ascii';
-  const { label, issuer, counter: count, algorithm, digits } = opts;
-  let period = opts.period;
+export function otpauthURL(urlOptions: OtpauthURLOptions): string {
+  // Named `options` as in speakeasy: V8 quotes `(options.type || "totp").toLowerCase` in the
+  // TypeError for a type that is not a string.
+  const options = urlOptions as Options;
+  let secret = options.secret;
+  const type = (options.type || 'totp').toLowerCase();
+  const encoding = options.encoding || 'ascii';
+  const { label, issuer, counter: count, algorithm, digits } = options;
+  let period = options.period;
   if (type !== 'totp' && type !== 'hotp') throw new Error(`Speakeasy - otpauthURL - Invalid type \`${type}\`; must be \`hotp\` or \`totp\``);
   if (!secret) throw new Error('Speakeasy - otpauthURL - Missing secret');
   if (!label) throw new Error('Speakeasy - otpauthURL - Missing label');
