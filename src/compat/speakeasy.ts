@@ -288,8 +288,10 @@ function totpVerifyDelta(options: TotpVerifyOptions): { delta: number } | undefi
   // speakeasy shifts the counter back by the window and searches twice the window from there,
   // through a shadow whose counter and window it overwrites (window + window: with a string
   // window, a concatenation). With a whole-number window and counter that is the span below.
+  let computed: number | undefined;
   if (o.counter == null && (o.window === undefined || (Number.isSafeInteger(o.window) && o.window >= 0 && o.window < MAX_LISTED))) {
-    const start = _counter(options) - window;
+    computed = _counter(options);
+    const start = computed - window;
     if (Number.isSafeInteger(start)) {
       const delta = searchFrom(o, String(o.token), parseInt(o.digits, 10) || 6, window + window, start);
       if (delta) delta.delta -= window;
@@ -297,7 +299,8 @@ function totpVerifyDelta(options: TotpVerifyOptions): { delta: number } | undefi
     }
   }
   const shadow: Options = Object.create(options);
-  if (shadow.counter == null) shadow.counter = _counter(shadow);
+  // _counter runs (and warns about initial_time) once per call, as in speakeasy.
+  if (shadow.counter == null) shadow.counter = computed !== undefined ? computed : _counter(shadow);
   shadow.counter -= window;
   shadow.window += window;
   const delta = hotpVerifyDelta(shadow as HotpVerifyOptions);
