@@ -19,7 +19,7 @@ const USAGE = `usage: node bench/run.mjs [options]   (npm run bench / npm run be
 
   --quick            the reduced set (< 45 s): the cases the gate needs, a few more, no HTTP
   --check            --quick, then compare with bench/budget.json; exit 1 naming any regression
-  --suite NAME       only these suites (repeatable or comma-separated): engines, peers, baselines, http
+  --suite NAME       only these suites (repeatable or comma-separated): engines, peers, baselines, compat, http
   --rounds N         rounds per case (default 7, quick 5; each round of each case is a fresh process)
   --portable         run the native engine on its portable C++ cores, as on a CPU without SHA
                      instructions (to see those figures, or to see the gate catch a slowdown)
@@ -67,7 +67,7 @@ function parse() {
     process.exit(0);
   }
   const suites = parsed.suite?.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
-  const known = ['engines', 'peers', 'baselines', 'http'];
+  const known = ['engines', 'peers', 'baselines', 'compat', 'http'];
   for (const s of suites ?? []) if (!known.includes(s)) fail(`unknown suite ${JSON.stringify(s)}: ${known.join(', ')}`);
   if (parsed.check && suites) fail('--check runs the quick set as a whole; it takes no --suite');
   const rounds = parsed.rounds === undefined ? undefined : Number(parsed.rounds);

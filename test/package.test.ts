@@ -8,7 +8,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = path.resolve(__dirname, '..');
 const work = mkdtempSync(path.join(tmpdir(), 'totp-pack-'));
-const SUBPATHS = ['totp-handshake', 'totp-handshake/express', 'totp-handshake/fastify', 'totp-handshake/fetch', 'totp-handshake/http', 'totp-handshake/client'];
+const SUBPATHS = [
+  'totp-handshake',
+  'totp-handshake/express',
+  'totp-handshake/fastify',
+  'totp-handshake/fetch',
+  'totp-handshake/http',
+  'totp-handshake/client',
+  'totp-handshake/compat/otplib',
+  'totp-handshake/compat/otpauth',
+  'totp-handshake/compat/speakeasy',
+];
 const npm = (args: string[], cwd: string) =>
   execFileSync('npm', [...args, '--no-audit', '--no-fund', '--prefer-offline'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
@@ -47,14 +57,36 @@ function consumer(name: string, installArgs: string[]): string {
   return dir;
 }
 
+// Each layer computes the RFC 6238 Appendix B code at T = 59 s (SHA-1, '12345678901234567890'),
+// called the way its users call the original, after the one-line import change.
+const COMPAT_CODES = `const rfc = '12345678901234567890';
+const rfcBase32 = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ';
+const v12 = otplib.totp.clone(); v12.options = { epoch: 59000, digits: 8 };
+const compat = [
+  v12.generate(rfc),
+  otplib.generateSync({ secret: rfcBase32, epoch: 59, digits: 8 }),
+  new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromLatin1(rfc), digits: 8 }).generate({ timestamp: 59000 }),
+  speakeasy.totp({ secret: rfc, time: 59, digits: 8 }),
+];`;
+const COMPAT_PROBE = `const otplib = require('totp-handshake/compat/otplib');
+const OTPAuth = require('totp-handshake/compat/otpauth');
+const speakeasy = require('totp-handshake/compat/speakeasy');
+${COMPAT_CODES}`;
+const COMPAT_EXPECTED = ['94287082', '94287082', '94287082', '94287082'];
+
 const cjsProbe = `const { TotpKey, backend } = require('totp-handshake');
 const key = TotpKey.fromBase32('GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ');
 const subpaths = ${JSON.stringify(SUBPATHS.slice(1))}.map((s) => Object.keys(require(s)).length > 0);
-console.log(JSON.stringify({ backend, ok: key.verify(key.generate(59000), { timeMs: 59000 }), code: key.generate(59000), subpaths }));`;
+${COMPAT_PROBE}
+console.log(JSON.stringify({ backend, ok: key.verify(key.generate(59000), { timeMs: 59000 }), code: key.generate(59000), subpaths, compat }));`;
 const esmProbe = `import { TotpKey, backend } from 'totp-handshake';
 const key = TotpKey.fromBase32('GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ');
 const subpaths = await Promise.all(${JSON.stringify(SUBPATHS.slice(1))}.map(async (s) => Object.keys(await import(s)).length > 0));
-console.log(JSON.stringify({ backend, ok: key.verify(key.generate(59000), { timeMs: 59000 }), code: key.generate(59000), subpaths }));`;
+const otplib = await import('totp-handshake/compat/otplib');
+const OTPAuth = await import('totp-handshake/compat/otpauth');
+const { default: speakeasy } = await import('totp-handshake/compat/speakeasy');
+${COMPAT_CODES}
+console.log(JSON.stringify({ backend, ok: key.verify(key.generate(59000), { timeMs: 59000 }), code: key.generate(59000), subpaths, compat }));`;
 
 function probe(dir: string, type: 'cjs' | 'esm') {
   const env = { ...process.env };
@@ -82,19 +114,32 @@ describe('the packed package', () => {
     }, 300_000);
 
     it('compiles the addon and runs on it, by require and by import, through every subpath', () => {
-      const expected = { backend: 'native', ok: true, code: '287082', subpaths: SUBPATHS.slice(1).map(() => true) };
+      const expected = { backend: 'native', ok: true, code: '287082', subpaths: SUBPATHS.slice(1).map(() => true), compat: COMPAT_EXPECTED };
       expect(probe(dir, 'cjs')).toEqual(expected);
       expect(probe(dir, 'esm')).toEqual(expected);
     });
 
     it('type-checks ESM and CommonJS consumers of every subpath (types first in every condition)', () => {
+      // The compat layers typed the way their users' code uses the originals (m6-m8 above).
+      const COMPAT_TYPES = [
+        `const v12ok: boolean = m6.authenticator.check('123456', 'JBSWY3DPEHPK3PXP');`,
+        `const v12delta: number | null = m6.totp.checkDelta('123456', 'secret');`,
+        `const v13: m6.VerifyResult = m6.verifySync({ secret: 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP', token: '123456', epochTolerance: 30 });`,
+        `const v13valid: boolean = v13.valid;`,
+        `const totp = new m7.TOTP({ secret: m7.Secret.fromBase32('JBSWY3DPEHPK3PXP'), algorithm: 'SHA256' });`,
+        `const otpauthDelta: number | null = totp.validate({ token: '123456', window: 1 });`,
+        `const bytes: Uint8Array = totp.secret.bytes;`,
+        `const speakeasyOk: boolean = m8.totp.verify({ secret: 'JBSWY3DPEHPK3PXP', encoding: 'base32', token: '123456', window: 1 });`,
+        `const speakeasyDelta: { delta: number } | undefined = m8.default.totp.verifyDelta({ secret: 'x', token: '123456', time: 59 });`,
+        `void [v12ok, v12delta, v13valid, otpauthDelta, bytes, speakeasyOk, speakeasyDelta];`,
+      ].join('\n');
       const imports = SUBPATHS.map((s, i) => `import * as m${i} from '${s}';`).join('\n');
       const uses = SUBPATHS.map((_, i) => `m${i}`).join(', ');
       writeFileSync(
         path.join(dir, 'esm.mts'),
-        `${imports}\nvoid [${uses}];\nconst key: m0.TotpKey = m0.TotpKey.random();\nconst delta: number | null = key.check('123456');\nconst engine: 'native' | 'js' = m0.backend;\nvoid [delta, engine];\n`,
+        `${imports}\nvoid [${uses}];\nconst key: m0.TotpKey = m0.TotpKey.random();\nconst delta: number | null = key.check('123456');\nconst engine: 'native' | 'js' = m0.backend;\nvoid [delta, engine];\n${COMPAT_TYPES}`,
       );
-      writeFileSync(path.join(dir, 'cjs.cts'), `${SUBPATHS.map((s, i) => `import m${i} = require('${s}');`).join('\n')}\nvoid [${uses}];\nconst ok: boolean = m0.TotpKey.random().verify('123456');\nvoid ok;\n`);
+      writeFileSync(path.join(dir, 'cjs.cts'), `${SUBPATHS.map((s, i) => `import m${i} = require('${s}');`).join('\n')}\nvoid [${uses}];\nconst ok: boolean = m0.TotpKey.random().verify('123456');\nvoid ok;\n${COMPAT_TYPES}`);
       writeFileSync(
         path.join(dir, 'tsconfig.json'),
         // A Node user's setup: @types/node (the repository's copy) and full checking of our .d.ts files.
@@ -140,7 +185,7 @@ describe('the packed package', () => {
 
   it('still works, on node:crypto, when install scripts are blocked', () => {
     const dir = consumer('without-scripts', ['--ignore-scripts']);
-    const expected = { backend: 'js', ok: true, code: '287082', subpaths: SUBPATHS.slice(1).map(() => true) };
+    const expected = { backend: 'js', ok: true, code: '287082', subpaths: SUBPATHS.slice(1).map(() => true), compat: COMPAT_EXPECTED };
     expect(probe(dir, 'cjs')).toEqual(expected);
     expect(probe(dir, 'esm')).toEqual(expected);
   }, 300_000);

@@ -22,6 +22,9 @@ function requireBuilt(spec) {
 /** The public entry point: TotpKey, KeyOwner, KeyReader, engineInfo, backend. */
 export const loadLibrary = () => requireBuilt('totp-handshake');
 
+/** `totp-handshake/compat/<name>`: the drop-in adapter for otplib, otpauth or speakeasy. */
+export const loadCompat = (name) => requireBuilt(`totp-handshake/compat/${name}`);
+
 /** `totp-handshake/http`: otpCheck. */
 export const loadHttpGuard = () => requireBuilt('totp-handshake/http');
 

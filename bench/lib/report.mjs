@@ -35,6 +35,28 @@ function caseTable(results, suite) {
   return `${SUITE_TITLES[suite]}\n\n${table(['implementation', 'operation', 'median', 'p99', 'rounds', 'K', nativeColumn], rows, { left: [0, 1] })}${notes}`;
 }
 
+/** Each compat adapter beside the original call it replaces: compat.<name>.original / .adapter. */
+function compatTable(results) {
+  const byId = new Map(results.cases.map((c) => [c.id, c]));
+  const rows = [];
+  for (const c of results.cases) {
+    if (c.suite !== 'compat' || !c.id.endsWith('.original')) continue;
+    const twin = byId.get(c.id.replace(/\.original$/, '.adapter'));
+    if (c.skipped || !twin || twin.skipped) {
+      rows.push([c.impl, 'skipped', '', '', '']);
+      continue;
+    }
+    rows.push([c.impl, formatNs(c.medianNs), formatNs(twin.medianNs), formatRatio(c.medianNs / twin.medianNs), `${spreadOf(c)} / ${spreadOf(twin)}`]);
+  }
+  if (rows.length === 0) return undefined;
+  const reasons = [...new Set(results.cases.filter((c) => c.suite === 'compat' && c.skipped).map((c) => c.skipped))];
+  return (
+    'Compat: each drop-in adapter (totp-handshake/compat/*) beside the original call it replaces, same arguments, valid code, ±1 step\n\n' +
+    table(['call', 'original', 'adapter', 'original ÷ adapter', 'rounds'], rows, { left: [0] }) +
+    reasons.map((reason) => `\nskipped: ${reason}`).join('')
+  );
+}
+
 function againstTable(results) {
   const rows = comparisons(results).map((r) => [r.label, formatNs(r.medianNs), formatRatio(r.vsColdValid), formatRatio(r.vsColdInvalid), formatRatio(r.vsWarm)]);
   if (rows.length === 0) return undefined;
@@ -131,6 +153,7 @@ export function printReport(results, write) {
     caseTable(results, 'engines'),
     caseTable(results, 'peers'),
     caseTable(results, 'baselines'),
+    compatTable(results),
     againstTable(results),
     httpTable(results),
     targetsTable(results),

@@ -2,8 +2,8 @@
 // (no dependency, no script, no external font): it renders the same in a browser and on GitHub.
 import { formatNs } from './stats.mjs';
 
-const COLORS = { native: '#1a7f37', engines: '#57606a', peers: '#0969da', baselines: '#bc4c00' };
-const SUITE_NAMES = { engines: 'engines', peers: 'TOTP peers', baselines: 'baselines' };
+const COLORS = { native: '#1a7f37', engines: '#57606a', peers: '#0969da', baselines: '#bc4c00', compat: '#8250df' };
+const SUITE_NAMES = { engines: 'engines', peers: 'TOTP peers', baselines: 'baselines', compat: 'drop-in adapters (original / compat)' };
 
 const TICK_LABELS = ['1 ns', '10 ns', '100 ns', '1 µs', '10 µs', '100 µs', '1 ms', '10 ms', '100 ms', '1 s'];
 
