@@ -316,7 +316,13 @@ interface TotpConfig {
   hmac?: HmacFunction;
 }
 
-/** TOTP: a time-based one-time password (RFC 6238). Timestamps in milliseconds. */
+/**
+ * TOTP: a time-based one-time password (RFC 6238). Timestamps in milliseconds.
+ *
+ * Its fields are assigned as HOTP's are, written out again rather than inherited: the order of
+ * an instance's own properties (Object.keys, JSON.stringify) is observable, and otpauth's puts
+ * `hmac` after `period` here and after `counter` in HOTP.
+ */
 export class TOTP {
   static get defaults() {
     return { issuer: '', label: 'OTPAuth', issuerInLabel: true, algorithm: 'SHA1', digits: 6, period: 30, window: 1 };

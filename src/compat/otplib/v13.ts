@@ -380,15 +380,19 @@ async function contextHmac(crypto: CryptoPlugin, algorithm: HashAlgorithm, key: 
 
 // ---- HOTP and TOTP, step by step as otplib runs them ------------------------------------------------
 
-interface HotpInput {
+/** What HOTP and TOTP inputs share. */
+interface OtpInput {
   secret: string | Uint8Array;
-  counter: number | bigint;
   algorithm?: HashAlgorithm | undefined;
   digits?: Digits | undefined;
   crypto: CryptoPlugin;
   base32?: Base32Plugin | undefined;
   guardrails?: OTPGuardrails | undefined;
   hooks?: OTPHooks | undefined;
+}
+
+interface HotpInput extends OtpInput {
+  counter: number | bigint;
 }
 
 interface HotpParts {
@@ -400,7 +404,8 @@ interface HotpParts {
   hooks: OTPHooks | undefined;
 }
 
-function hotpParts(input: HotpInput): HotpParts {
+/** HOTP's checks, in otplib's order: the secret, the plugin, the counter, the algorithm. */
+function checkedHotp(input: HotpInput) {
   const { secret, counter, algorithm: raw = 'sha1', digits = 6, crypto, base32, guardrails, hooks } = input;
   requireSecret(secret);
   requireCryptoPlugin(crypto);
@@ -408,6 +413,11 @@ function hotpParts(input: HotpInput): HotpParts {
   validateSecret(bytes, guardrails);
   validateCounter(counter, guardrails);
   const algorithm = normalizeHashAlgorithm(raw, { supported: crypto.algorithms, plugin: crypto.name });
+  return { bytes, counter, algorithm, digits, crypto, hooks };
+}
+
+function hotpParts(input: HotpInput): HotpParts {
+  const { bytes, counter, algorithm, digits, crypto, hooks } = checkedHotp(input);
   return { crypto, algorithm, digits, secret: bytes, counter, hooks };
 }
 
@@ -456,21 +466,14 @@ function* hotpCode(input: HotpInput): Computation<string> {
   return finish(mac, p.digits, p.hooks);
 }
 
-interface TotpInput {
-  secret: string | Uint8Array;
+interface TotpInput extends OtpInput {
   epoch?: number | undefined;
   t0?: number | undefined;
   period?: number | undefined;
-  algorithm?: HashAlgorithm | undefined;
-  digits?: Digits | undefined;
-  crypto: CryptoPlugin;
-  base32?: Base32Plugin | undefined;
-  guardrails?: OTPGuardrails | undefined;
-  hooks?: OTPHooks | undefined;
 }
 
-/** TOTP's checks, then the HOTP input for its step (otplib's getTOTPGenerateOptions). */
-function totpToHotp(input: TotpInput): HotpInput {
+/** TOTP's checks, in otplib's order: the secret, the plugin, the time, the period, the algorithm. */
+function checkedTotp(input: TotpInput) {
   const { secret, epoch = Math.floor(Date.now() / 1000), t0 = 0, period = 30, algorithm: raw = 'sha1', digits = 6, crypto, base32 } = input;
   const { guardrails = createGuardrails(), hooks } = input;
   requireSecret(secret);
@@ -480,6 +483,12 @@ function totpToHotp(input: TotpInput): HotpInput {
   validateTime(epoch);
   validatePeriod(period, guardrails);
   const algorithm = normalizeHashAlgorithm(raw, { supported: crypto.algorithms, plugin: crypto.name });
+  return { bytes, epoch, t0, period, algorithm, digits, crypto, guardrails, hooks };
+}
+
+/** TOTP's checks, then the HOTP input for its step (otplib's getTOTPGenerateOptions). */
+function totpToHotp(input: TotpInput): HotpInput {
+  const { bytes, epoch, t0, period, algorithm, digits, crypto, guardrails, hooks } = checkedTotp(input);
   return { secret: bytes, counter: Math.floor((epoch - t0) / period), algorithm, digits, crypto, guardrails, hooks };
 }
 
@@ -506,15 +515,8 @@ interface TotpWindow {
 }
 
 function totpWindow(input: TotpVerifyInput): TotpWindow {
-  const { secret, token, epoch = Math.floor(Date.now() / 1000), t0 = 0, period = 30, algorithm: raw = 'sha1', digits = 6 } = input;
-  const { crypto, base32, epochTolerance: tolerance = 0, afterTimeStep, guardrails = createGuardrails(), hooks } = input;
-  requireSecret(secret);
-  requireCryptoPlugin(crypto);
-  const bytes = normalizeSecret(secret, base32);
-  validateSecret(bytes, guardrails);
-  validateTime(epoch);
-  validatePeriod(period, guardrails);
-  const algorithm = normalizeHashAlgorithm(raw, { supported: crypto.algorithms, plugin: crypto.name });
+  const { token, epochTolerance: tolerance = 0, afterTimeStep } = input;
+  const { bytes, epoch, t0, period, algorithm, digits, crypto, guardrails, hooks } = checkedTotp(input);
   if (hooks?.validateToken) hooks.validateToken(token, digits);
   else validateToken(token, digits);
   validateEpochTolerance(tolerance, period, guardrails);
@@ -609,14 +611,9 @@ interface HotpWindow {
 }
 
 function hotpWindow(input: HotpVerifyInput): HotpWindow {
-  const { secret, counter, token, algorithm: raw = 'sha1', digits = 6, crypto, base32, counterTolerance: tolerance = 0 } = input;
-  const { guardrails = createGuardrails(), hooks } = input;
-  requireSecret(secret);
-  requireCryptoPlugin(crypto);
-  const bytes = normalizeSecret(secret, base32);
-  validateSecret(bytes, guardrails);
-  validateCounter(counter, guardrails);
-  const algorithm = normalizeHashAlgorithm(raw, { supported: crypto.algorithms, plugin: crypto.name });
+  const { token, counterTolerance: tolerance = 0 } = input;
+  const guardrails = input.guardrails ?? createGuardrails();
+  const { bytes, counter, algorithm, digits, crypto, hooks } = checkedHotp({ ...input, guardrails });
   if (hooks?.validateToken) hooks.validateToken(token, digits);
   else validateToken(token, digits);
   validateCounterTolerance(tolerance, guardrails);
@@ -761,24 +758,23 @@ export function generateSync(options: OTPGenerateOptions): string {
  * digits rejects with TokenLengthError or TokenFormatError, as in otplib.
  */
 export async function verify(options: OTPVerifyOptions): Promise<VerifyResult> {
-  const o = withDefaults(options);
-  if (strategyOf(o.strategy, o.counter) === 'totp') {
-    const w = totpWindow(o);
-    return searchTotpWindow(w) ?? runAsync(totpSteps(w));
-  }
-  const w = hotpWindow(o as HotpVerifyInput);
-  return searchHotpWindow(w) ?? runAsync(hotpSteps(w));
+  return verifyWith(options, runAsync);
 }
 
 /** verify() without a promise. */
 export function verifySync(options: OTPVerifyOptions): VerifyResult {
+  return verifyWith(options, runSync);
+}
+
+/** The window searched with the fast path when it applies, else step by step, run by `run` (sync or async). */
+function verifyWith<R>(options: OTPVerifyOptions, run: (computation: Computation<VerifyResult>) => R): VerifyResult | R {
   const o = withDefaults(options);
   if (strategyOf(o.strategy, o.counter) === 'totp') {
     const w = totpWindow(o);
-    return searchTotpWindow(w) ?? runSync(totpSteps(w));
+    return searchTotpWindow(w) ?? run(totpSteps(w));
   }
   const w = hotpWindow(o as HotpVerifyInput);
-  return searchHotpWindow(w) ?? runSync(hotpSteps(w));
+  return searchHotpWindow(w) ?? run(hotpSteps(w));
 }
 
 export type OTPResult<T, E = Error> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: E };
