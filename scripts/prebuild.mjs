@@ -5,6 +5,7 @@
 //   npm run prebuilds                      both targets (what `npm pack` ships; prepack runs it)
 //   npm run prebuilds -- --arch x64        only some: x64, arm64 (comma-separated or repeated)
 //   npm run prebuilds -- --dir DIR         build DIR's sources into DIR/prebuilds (the package test)
+//   npm run prebuilds -- --out DIR         into DIR/prebuilds instead (the arm64 figures)
 //
 // Writes prebuilds/linux-<arch>/totp-handshake.glibc.node (prebuildify's naming; node-gyp-build
 // picks it by platform, arch and libc with no install script), replacing the whole prebuilds/.
@@ -116,14 +117,14 @@ function stageSources(dir) {
   return stage;
 }
 
-function build(arch, dir, env) {
+function build(arch, dir, out, env) {
   const tools = toolchain(arch);
   const stage = stageSources(dir);
   try {
     const started = performance.now();
     const result = spawnSync(
       process.execPath,
-      [path.join(ROOT, 'node_modules/prebuildify/bin.js'), '--napi', '--strip', '--tag-libc', '--arch', arch, '--strip-bin', tools.strip, '--cwd', stage, '--out', dir],
+      [path.join(ROOT, 'node_modules/prebuildify/bin.js'), '--napi', '--strip', '--tag-libc', '--arch', arch, '--strip-bin', tools.strip, '--cwd', stage, '--out', out],
       {
         env: { ...env, CC: tools.CC, CXX: tools.CXX, CXXFLAGS: [env.CXXFLAGS, '-fno-sized-deallocation'].filter(Boolean).join(' ') },
         encoding: 'utf8',
@@ -137,25 +138,26 @@ function build(arch, dir, env) {
 }
 
 function main() {
-  const { values } = parseArgs({ options: { arch: { type: 'string', multiple: true }, dir: { type: 'string' } } });
+  const { values } = parseArgs({ options: { arch: { type: 'string', multiple: true }, dir: { type: 'string' }, out: { type: 'string' } } });
   const archs = values.arch?.flatMap((a) => a.split(',')) ?? Object.keys(TRIPLES);
   for (const arch of archs) if (!(arch in TRIPLES)) fail(`unknown --arch ${JSON.stringify(arch)}: ${Object.keys(TRIPLES).join(', ')}`);
   if (process.platform !== 'linux') fail('prebuilds are built on Linux');
   const dir = path.resolve(values.dir ?? ROOT);
+  const out = path.resolve(values.out ?? dir);
   const env = nodeGypEnvironment();
 
-  rmSync(path.join(dir, 'prebuilds'), { recursive: true, force: true });
+  rmSync(path.join(out, 'prebuilds'), { recursive: true, force: true });
   for (const arch of archs) {
-    const seconds = build(arch, dir, env);
-    const target = path.join(dir, 'prebuilds', `linux-${arch}`);
+    const seconds = build(arch, dir, out, env);
+    const target = path.join(out, 'prebuilds', `linux-${arch}`);
     const files = readdirSync(target);
     if (files.length !== 1 || !files[0].endsWith('.glibc.node')) fail(`expected one *.glibc.node in ${target}, found ${files.join(', ')}`);
     const file = path.join(target, files[0]);
     const { needed, newest } = requirements(file);
     const above = aboveFloor(newest);
-    if (above.length > 0) fail(`${path.relative(dir, file)} needs ${above.join(', ')}: find the symbol with readelf --dyn-syms -W`);
+    if (above.length > 0) fail(`${path.relative(out, file)} needs ${above.join(', ')}: find the symbol with readelf --dyn-syms -W`);
     const floors = Object.entries(newest).map(([family, version]) => `${family}_${version}`).join(', ');
-    console.log(`prebuilds: ${path.relative(dir, file)} in ${seconds.toFixed(1)} s; links ${needed.join(', ')}; needs at most ${floors}`);
+    console.log(`prebuilds: ${path.relative(out, file)} in ${seconds.toFixed(1)} s; links ${needed.join(', ')}; needs at most ${floors}`);
   }
 }
 
