@@ -142,7 +142,7 @@ describe('the package as published (prebuilds for linux-x64 and linux-arm64)', (
         const tsc = typeCheck(dir, compiler, mode);
         expect(tsc.stdout + tsc.stderr).toBe('');
         expect(tsc.status).toBe(0);
-      });
+      }, 120_000);
 
       it('installs the totp-handshake command, which rotates, prints and verifies codes', () => {
         const bin = path.join(dir, 'node_modules/.bin/totp-handshake');
