@@ -57,7 +57,7 @@ async function figures(bin, rounds) {
   } finally {
     rmSync(prebuildDir, { recursive: true, force: true });
   }
-  console.log(`\nUnder qemu-aarch64 (QEMU_CPU=max) on ${os.cpus()[0]?.model ?? 'this CPU'}, ${rounds} rounds, each case in a fresh process:`);
+  console.log(`\nUnder qemu-aarch64 (QEMU_CPU=max) on ${os.cpus()[0]?.model ?? 'this CPU'}: medians of ${rounds} rounds, each case in a fresh process (± half the range):`);
   for (const id of cases) {
     const values = results[id];
     const m = median(values);
