@@ -66,7 +66,7 @@ interface ProbeOutput {
 }
 
 describe.skipIf(arm64Node === '')(arm64Node === '' ? 'skipped: the arm64 Node is provided by npm run test:arm64' : `the linux-arm64 prebuild on ${arm64Node} under qemu`, () => {
-  const work = mkdtempSync(path.join(tmpdir(), 'totp-arm64-'));
+  let work: string;
   const seed = Date.now() % 2 ** 31;
   let native: ProbeOutput;
   let js: ProbeOutput;
@@ -83,6 +83,7 @@ describe.skipIf(arm64Node === '')(arm64Node === '' ? 'skipped: the arm64 Node is
 
   beforeAll(() => {
     expect(missingForArm64(), 'what npm run test:arm64 needs to run arm64 binaries').toEqual([]);
+    work = mkdtempSync(path.join(tmpdir(), 'totp-arm64-'));
     const tarball = packTarball(work, 'published', { prebuilds: true });
     // The x64 npm installs; nothing of the package runs at install time.
     const dir = npmConsumer(work, 'consumer', tarball, ['--ignore-scripts']);
@@ -92,7 +93,9 @@ describe.skipIf(arm64Node === '')(arm64Node === '' ? 'skipped: the arm64 Node is
     js = runArm64(dir, 'js');
   }, 900_000);
 
-  afterAll(() => rmSync(work, { recursive: true, force: true }));
+  afterAll(() => {
+    if (work !== undefined) rmSync(work, { recursive: true, force: true });
+  });
 
   it('loads the arm64 prebuild, which passes the loader self-test and runs on the ARMv8 SHA instructions', () => {
     expect(native.arch).toBe('arm64');
