@@ -6,26 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { jsEngine, nativeEngine } from '../dist/engine/index.js';
 import { keyOn } from './helpers/engines.js';
-
-const YEAR_3100_MS = Date.UTC(3100, 0, 1);
-
-const keyParameters = fc.record({
-  secret: fc.uint8Array({ minLength: 16, maxLength: 128 }),
-  algorithm: fc.constantFrom('SHA1' as const, 'SHA256' as const, 'SHA512' as const),
-  digits: fc.constantFrom(6 as const, 7 as const, 8 as const),
-  period: fc.oneof(fc.constant(30), fc.integer({ min: 1, max: 3600 })),
-});
-
-const checks = fc.array(
-  fc.record({
-    timeMs: fc.integer({ min: 0, max: YEAR_3100_MS }),
-    window: fc.integer({ min: 0, max: 3 }),
-    offset: fc.integer({ min: -4, max: 4 }),
-    random: fc.boolean(),
-    noise: fc.integer({ min: 0, max: 99_999_999 }),
-  }),
-  { minLength: 1, maxLength: 12 },
-);
+import { checks, keyParameters, YEAR_3100_MS } from './helpers/equivalence-cases.js';
 
 describe('native and js engines agree', () => {
   it.runIf(nativeEngine !== undefined)('on generate and check for random keys, times and codes', () => {

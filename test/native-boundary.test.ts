@@ -128,15 +128,21 @@ describe.runIf(nativeEngine !== undefined)('the native addon at its boundary', (
     }
   });
 
-  it('owns the candidate memory: a transfer copies it, and findCode keeps writing where JavaScript reads', () => {
+  it('owns the candidate memory: a transfer copies it or is refused, and findCode keeps writing where JavaScript reads', () => {
     const key = create();
     const { candidates } = key;
-    const copy = structuredClone(candidates.buffer, { transfer: [candidates.buffer] });
+    // Node 20 copies an external buffer named in a transfer list; Node 22 and later refuse it.
+    let copy: ArrayBuffer | undefined;
+    try {
+      copy = structuredClone(candidates.buffer, { transfer: [candidates.buffer] });
+    } catch (error) {
+      expect((error as Error).name).toBe('DataCloneError');
+    }
     expect(candidates.length).toBe(SLOTS);
     expect(candidates.buffer.resizable).toBe(false);
     expect(key.findCode(5, reference(0, secret, 6, 6n), 3)).toBe(2);
     expect(candidates[2]).toBe(reference(0, secret, 6, 6n));
-    expect(new Int32Array(copy).every((v) => v === 0)).toBe(true);
+    if (copy !== undefined) expect(new Int32Array(copy).every((v) => v === 0)).toBe(true);
     key.destroy();
   });
 
