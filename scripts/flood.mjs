@@ -7,8 +7,9 @@
 //
 // The API is examples/api-server.mjs, serving one guarded handler on 127.0.0.1 (TCP) and on
 // <key dir>/api.sock, in a fresh 0700 directory. The attacker runs as uid 65534 with no access
-// to that directory: it sends wrong codes to the TCP port from ever-new loopback addresses over
-// `--connections` parallel connections, and tries to connect to the socket. The clients run as the
+// to that directory: it sends wrong codes to the TCP port as fast as it can, over `--connections`
+// keep-alive connections, each moving to a fresh loopback address every 50 requests, and keeps
+// trying to connect to the socket. The clients run as the
 // API's user: `--clients` processes on the socket, each calling it in a loop with otpFetch, plus
 // one on TCP to show what the flood does there. The last line is a JSON summary; the run fails
 // (exit 1) if any request on the socket was refused.
@@ -99,12 +100,12 @@ try {
   );
   const summary = {
     seconds,
-    attacker: { uid: ATTACKER_UID, tcpRequests: attack.requests, perSecond: Math.round(attack.requests / seconds), statuses: attack.statuses, errors: attack.errors, socketAttempts: attack.socketAttempts, socketRefusals: attack.socketRefusals },
+    attacker: { uid: ATTACKER_UID, tcpRequests: attack.requests, addresses: attack.addresses, perSecond: Math.round(attack.requests / seconds), statuses: attack.statuses, errors: attack.errors, socketAttempts: attack.socketAttempts, socketRefusals: attack.socketRefusals },
     socketClients: { processes: clientCount, ...socketTotals },
     tcpClient: { requests: onTcp.requests, ok: onTcp.ok, refused: onTcp.refused },
     api: { wrongCodesVerified: apiEvents.refused, throttleEvents: apiEvents.throttle },
   };
-  console.log(`flood: another user sent ${attack.requests} junk requests in ${seconds} s (${summary.attacker.perSecond}/s) and ${attack.socketAttempts} connection attempts to the socket (${JSON.stringify(attack.socketRefusals)}); the socket's clients made ${socketTotals.requests} requests, ${socketTotals.refused} refused; a client on TCP made ${onTcp.requests}, ${onTcp.requests - onTcp.ok} refused`);
+  console.log(`flood: another user sent ${attack.requests} junk requests from ${attack.addresses} loopback addresses in ${seconds} s (${summary.attacker.perSecond}/s) and ${attack.socketAttempts} connection attempts to the socket (${JSON.stringify(attack.socketRefusals)}); the socket's clients made ${socketTotals.requests} requests, ${socketTotals.refused} refused; a client on TCP made ${onTcp.requests}, ${onTcp.requests - onTcp.ok} refused`);
   console.log(JSON.stringify(summary));
   process.exitCode = socketTotals.refused === 0 && socketTotals.requests > 0 && attack.requests > 0 ? 0 : 1;
 } finally {
