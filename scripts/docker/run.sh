@@ -43,6 +43,7 @@ TIMINGS=()
 RESULT_LINE=''
 WORK=''
 DOCKERD_PID=''
+SYSTEM_DIRS_CREATED=()
 
 step() {
   finish_step
@@ -80,6 +81,7 @@ cleanup() {
   STEP='clean up'
   STEP_STARTED=$SECONDS
   echo "== test:docker: $STEP"
+  [[ -z ${POLICY_ADDED:-} ]] || rm -f /usr/sbin/policy-rc.d
   if [[ -n $DOCKERD_PID ]] && kill -0 "$DOCKERD_PID" 2>/dev/null; then
     # The scenario brings its project down itself; this is for a run cut short.
     (cd examples/docker && timeout 120 "$COMPOSE" --ansi never -f docker-compose.yml down --volumes --remove-orphans >/dev/null 2>&1)
@@ -113,6 +115,9 @@ cleanup() {
     rm -rf "$WORK" || echo "test:docker: could not remove $WORK" >&2
     [[ -e $WORK ]] || echo "removed $WORK"
   fi
+  if ((${#SYSTEM_DIRS_CREATED[@]} > 0)); then
+    rm -rf "${SYSTEM_DIRS_CREATED[@]}" && echo "removed ${SYSTEM_DIRS_CREATED[*]} (absent before dockerd started)"
+  fi
   finish_step
   echo '== test:docker: timings'
   printf '%s\n' "${TIMINGS[@]}"
@@ -129,12 +134,19 @@ trap 'exit 143' TERM
 
 [[ $(id -u) == 0 ]] || fail 'needs root (it starts dockerd and mounts file systems)'
 [[ -r /etc/os-release ]] && . /etc/os-release
-[[ ${ID:-} == debian && -n ${VERSION_CODENAME:-} ]] || fail 'needs Debian (it builds the base images from the Debian archive apt uses)'
+# The stand-ins are Debian 12 images, as the example's node:20-bookworm tags say, made from the
+# Debian archive apt uses here.
+[[ ${ID:-} == debian && ${VERSION_CODENAME:-} == bookworm ]] || fail "needs Debian 12 (bookworm); this is ${PRETTY_NAME:-not Debian}"
 
 step 'install docker.io, docker-compose and mmdebstrap (apt)'
 export DEBIAN_FRONTEND=noninteractive
+# docker.io's postinst starts the system's dockerd (with its bridge and iptables rules) unless
+# policy-rc.d says no: where none exists, one says no for the install's duration.
+POLICY=/usr/sbin/policy-rc.d
+[[ -e $POLICY ]] || { printf '#!/bin/sh\nexit 101\n' >"$POLICY" && chmod 755 "$POLICY" && POLICY_ADDED=1; }
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends docker.io docker-compose mmdebstrap ca-certificates >/dev/null
+[[ -z ${POLICY_ADDED:-} ]] || { rm -f "$POLICY"; POLICY_ADDED=''; }
 "$DOCKER" --version
 "$COMPOSE" --version
 
@@ -149,7 +161,15 @@ rm -rf "$WORK/pod-schema"
 step 'start dockerd (no bridge, no iptables)'
 export DOCKER_HOST="unix://$WORK/docker.sock"
 export DOCKER_CONFIG="$WORK/docker-config"
-dockerd --data-root "$WORK/data-root" --exec-root "$WORK/exec-root" --pidfile "$WORK/dockerd.pid" \
+# An empty configuration file and an identity key of its own: /etc/docker is the system's. What
+# dockerd and containerd create in fixed places anyway (/run/docker/plugins, the shims' sockets in
+# /run/containerd/s) goes at the end with the directory that holds it, if that did not exist.
+for dir in /etc/docker /run/docker /run/containerd; do
+  [[ -e $dir ]] || SYSTEM_DIRS_CREATED+=("$dir")
+done
+printf '{ "deprecated-key-path": "%s" }\n' "$WORK/key.json" >"$WORK/daemon.json"
+dockerd --config-file "$WORK/daemon.json" \
+  --data-root "$WORK/data-root" --exec-root "$WORK/exec-root" --pidfile "$WORK/dockerd.pid" \
   --host "$DOCKER_HOST" --bridge=none --iptables=false --ip6tables=false --ip-masq=false \
   --log-level=warn >"$WORK/dockerd.log" 2>&1 </dev/null &
 DOCKERD_PID=$!
@@ -186,13 +206,19 @@ rm "$BASE"/*.tgz
 CAFILE=$(npm config get cafile)
 [[ -f $CAFILE ]] || CAFILE=/etc/ssl/certs/ca-certificates.crt
 cp "$CAFILE" "$BASE/ca-certificates.crt"
-for image in node-slim=node:20-bookworm-slim node=node:20-bookworm python=totp-local/python:3; do
-  started=$SECONDS
-  "$DOCKER" build --quiet --network host --file scripts/docker/base.Dockerfile --target "${image%%=*}" \
-    --tag "${image#*=}" "$BASE" >"$WORK/base-${image%%=*}.log" 2>&1 ||
-    { tail -30 "$WORK/base-${image%%=*}.log" >&2; fail "docker build --target ${image%%=*} failed (above)"; }
-  echo "  ${image#*=} ($((SECONDS - started)) s)"
-done
+# build_base TARGET TAG: one target of base.Dockerfile, its output in $WORK/base-TARGET.log.
+build_base() {
+  local started=$SECONDS
+  "$DOCKER" build --quiet --network host --file scripts/docker/base.Dockerfile --target "$1" --tag "$2" \
+    "$BASE" >"$WORK/base-$1.log" 2>&1 || { tail -30 "$WORK/base-$1.log" >&2; echo "docker build --target $1 failed (above)" >&2; return 1; }
+  echo "  $2 ($((SECONDS - started)) s)"
+}
+# The Python image alongside the two Node ones (most of each is apt waiting on the network).
+build_base python totp-local/python:3 &
+PYTHON_BUILD=$!
+build_base node-slim node:20-bookworm-slim && build_base node node:20-bookworm || NODE_BUILD_FAILED=1
+wait "$PYTHON_BUILD" || fail 'the Python base image did not build'
+[[ -z ${NODE_BUILD_FAILED:-} ]] || fail 'a Node base image did not build'
 rm -r "$BASE"
 "$DOCKER" run --rm --network host node:20-bookworm sh -c 'echo "  node $(node --version), npm $(npm --version), $(g++ --version | head -1)"'
 
