@@ -2,8 +2,8 @@
 # A thin client: the standard-library Python client, calling the API every 10 s. It needs no
 # package from this repository, only the key file on the shared volume (mounted read-only).
 #
-# PYTHON_IMAGE: any image with a Python 3 `python` and a POSIX `sh` on PATH. Where the registry is out
-# of reach, pass one built locally:  docker compose build --build-arg PYTHON_IMAGE=my/python:3
+# PYTHON_IMAGE: any image with a Python 3 `python` and a POSIX `sh` on PATH. Where no registry is
+# reachable, pass one built locally:  docker compose build --build-arg PYTHON_IMAGE=my/python:3
 ARG PYTHON_IMAGE=python:3.12-alpine
 FROM ${PYTHON_IMAGE}
 WORKDIR /app

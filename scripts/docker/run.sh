@@ -88,7 +88,7 @@ cleanup() {
     local containers
     containers=$(timeout 30 "$DOCKER" ps -aq 2>/dev/null)
     [[ -z $containers ]] || timeout 60 "$DOCKER" rm -f $containers >/dev/null 2>&1
-    kill -TERM "$DOCKERD_PID"
+    kill -TERM "$DOCKERD_PID" 2>/dev/null
     local waited=0
     while kill -0 "$DOCKERD_PID" 2>/dev/null && ((waited < DOCKERD_WAIT_S * 10)); do
       sleep 0.1
@@ -115,9 +115,10 @@ cleanup() {
     rm -rf "$WORK" || echo "test:docker: could not remove $WORK" >&2
     [[ -e $WORK ]] || echo "removed $WORK"
   fi
-  if ((${#SYSTEM_DIRS_CREATED[@]} > 0)); then
-    rm -rf "${SYSTEM_DIRS_CREATED[@]}" && echo "removed ${SYSTEM_DIRS_CREATED[*]} (absent before dockerd started)"
-  fi
+  local dir
+  for dir in "${SYSTEM_DIRS_CREATED[@]}"; do
+    [[ -e $dir ]] && rm -rf "$dir" && echo "removed $dir (absent before dockerd started)"
+  done
   finish_step
   echo '== test:docker: timings'
   printf '%s\n' "${TIMINGS[@]}"
