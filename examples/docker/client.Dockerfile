@@ -1,7 +1,11 @@
 # syntax=docker/dockerfile:1
 # A thin client: the standard-library Python client, calling the API every 10 s. It needs no
 # package from this repository, only the key file on the shared volume (mounted read-only).
-FROM python:3.12-alpine
+#
+# PYTHON_IMAGE: any image with a Python 3 `python` and a POSIX `sh` on PATH. Where no registry is
+# reachable, pass one built locally:  docker compose build --build-arg PYTHON_IMAGE=my/python:3
+ARG PYTHON_IMAGE=python:3.12-alpine
+FROM ${PYTHON_IMAGE}
 WORKDIR /app
 COPY examples/python/client.py ./
 # The same uid as the API's `node` user, which owns the 0600 key file.
