@@ -77,13 +77,21 @@ export async function startCluster({ size = 3, binary = findEtcd(), token = `t${
       signal(signal) {
         if (member.child?.exitCode === null && member.child.signalCode === null) member.child.kill(signal);
       },
-      stop: () => member.signal('SIGSTOP'),
-      cont: () => member.signal('SIGCONT'),
+      stopped: false,
+      stop() {
+        member.stopped = true;
+        member.signal('SIGSTOP');
+      },
+      cont() {
+        member.stopped = false;
+        member.signal('SIGCONT');
+      },
       async kill() {
         if (member.child === undefined || member.child.exitCode !== null || member.child.signalCode !== null) return;
         const exited = once(member.child, 'exit');
         member.child.kill('SIGCONT');
         member.child.kill('SIGKILL');
+        member.stopped = false;
         await exited;
       },
       /** Starts (or restarts, on its data) the member's process. */
@@ -115,12 +123,12 @@ export async function startCluster({ size = 3, binary = findEtcd(), token = `t${
     dir,
     members,
     endpoints: members.map((member) => member.url),
-    /** Waits until every member that runs answers and agrees on a leader; resolves to the leader member. */
+    /** Waits until every member that runs (and is not stopped) answers and agrees on a leader; resolves to the leader member. */
     async healthy(timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         try {
-          const running = members.filter((m) => m.child?.exitCode === null && m.child.signalCode === null);
+          const running = members.filter((m) => m.child?.exitCode === null && m.child.signalCode === null && !m.stopped);
           const statuses = await Promise.all(running.map((m) => m.status()));
           const leader = statuses[0]?.leader;
           if (leader !== undefined && leader !== '0' && statuses.every((s) => s.leader === leader)) {

@@ -208,12 +208,13 @@ export class EtcdClient {
   }
 
   /**
-   * Keys from `key` (to `rangeEnd`, exclusive) and the store's revision. Linearizable unless
-   * `serializable`: the answer then proves that a quorum of etcd agreed with it just now.
+   * Keys from `key` (to `rangeEnd`, exclusive) and the store's revision, read linearizably: the
+   * answer proves that a quorum of etcd agreed with it just now. `keysOnly`: without the values.
    */
-  async range(key: string, rangeEnd?: string): Promise<{ kvs: KeyValue[]; revision: number }> {
-    const body: Record<string, string> = { key: b64(key) };
+  async range(key: string, rangeEnd?: string, { keysOnly = false } = {}): Promise<{ kvs: KeyValue[]; revision: number }> {
+    const body: Record<string, string | boolean> = { key: b64(key) };
     if (rangeEnd !== undefined) body.range_end = encodeEnd(rangeEnd);
+    if (keysOnly) body.keys_only = true;
     const answer = (await this.#call('/v3/kv/range', body)) as { header?: { revision?: string }; kvs?: RawKv[] };
     return { kvs: (answer.kvs ?? []).map(keyValue), revision: Number(answer.header?.revision ?? 0) };
   }

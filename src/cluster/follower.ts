@@ -1,14 +1,16 @@
 // Following the keys under the keyring's prefix (the ring, the rotator's election key): a list,
-// then a watch from the revision after it, and a quorum read every `checkEvery` ms.
+// then a watch from the revision after it, and a quorum read of the key names every `checkEvery` ms.
 //
 // The watch brings each change in milliseconds. The quorum read is what makes the copy
 // trustworthy: a watch on a member that has lost its peers (a minority partition) or that has
 // stopped answering stays open and silent, so only a linearizable read, which etcd answers only
-// with a quorum behind it, tells a follower that it is still in step. When that read fails on
-// every endpoint twice in a row, the follower raises the alarm and keeps what it holds; when it
-// answers again, what it brings is applied and the watch resumes from the last revision seen.
-// A watch that resumes after history it needs has been compacted is told so by etcd, and the
-// follower lists everything again: each key is one whole value, so nothing is missed.
+// with a quorum behind it, tells a follower that it is still in step. It asks for names and
+// revisions only (keys_only), so the secrets cross the network when they change, not every second.
+// When that read fails on every endpoint twice in a row, the follower raises the alarm and keeps
+// what it holds. When it answers again, or shows a revision the watch has not brought, the watch
+// resumes from the last revision seen; a watch that resumes after history it needs has been
+// compacted is told so by etcd, and the follower lists everything again: each key is one whole
+// value, so nothing is missed.
 import type { OtpError } from '../errors.js';
 import { later } from '../handshake/timer.js';
 import { type EtcdClient, EtcdError, type KeyValue, prefixEnd, type Watch } from './etcd.js';
@@ -154,14 +156,20 @@ export class KeyringFollower {
     if (this.#checking || this.#closed) return;
     this.#checking = true;
     try {
-      await this.#list();
+      const { kvs } = await this.#client.range(this.#prefix, this.#end, { keysOnly: true });
+      if (this.#closed) return;
       this.#failedChecks = 0;
       if (this.#alarmed) {
         this.#alarmed = false;
-        this.#handlers.onRecover(`etcd answers quorum reads again at ${this.#client.endpoint.origin}: the keyring is at revision ${this.#revision}`);
+        this.#handlers.onRecover(`etcd answers quorum reads again at ${this.#client.endpoint.origin}: following the keyring from revision ${this.#revision}`);
       }
-      // A watch that ended, or that streams from an endpoint the client has moved away from.
-      if (this.#watch === undefined || this.#watch.endpoint !== this.#client.endpoint) this.#startWatch();
+      const names = new Set(kvs.map((kv) => kv.key));
+      const behind =
+        kvs.some((kv) => (this.#known.get(kv.key)?.modRevision ?? 0) < kv.modRevision) ||
+        [...this.#known].some(([key, known]) => known.present && !names.has(key));
+      // A watch that ended, that streams from an endpoint the client has moved away from, or that
+      // has not brought a change a quorum already holds (events it did bring are not applied twice).
+      if (this.#watch === undefined || this.#watch.endpoint !== this.#client.endpoint || behind) this.#startWatch();
     } catch (error) {
       if (this.#closed) return;
       this.#lastError = error as OtpError;

@@ -177,7 +177,7 @@ export class EtcdKeyOwner implements OtpVerifier {
       onChange: (key, kv) => this.#onChange(key, kv),
       onAlarm: (error) =>
         this.#report(
-          `etcd gives this owner no quorum (${error.message}): it keeps verifying with the keyring of revision ${this.#ringRevision} (${this.#schedule.size} keys), and no rotation happens from here until etcd answers`,
+          `etcd gives this owner no quorum (${error.message}): it keeps verifying with the keyring of revision ${this.#ringRevision} (keys held: ${this.#schedule.size}), and no rotation happens from here until etcd answers`,
         ),
       onRecover: (how) => emitEvent(this.#onEvent, this.#withKeyId({ type: 'load', message: how })),
     });
@@ -442,7 +442,8 @@ export class EtcdKeyOwner implements OtpVerifier {
     const newest = this.#schedule.newest;
     const { rotateEvery, activationDelay } = this.#settings;
     if (this.#closing !== undefined || rotateEvery === 0 || !this.isRotator || newest === undefined) return;
-    const dueAt = newest.activeAt + rotateEvery - activationDelay;
+    // A little early, so that a timer firing late does not push the activation off the schedule.
+    const dueAt = newest.activeAt + rotateEvery - activationDelay - Math.min(250, activationDelay / 10);
     this.#rotationTimer = later(() => this.#rotateOnSchedule(), dueAt - Date.now());
   }
 
