@@ -3,15 +3,18 @@
 // is published ahead of its activation, the mirror writes it at its activation, and a rotator
 // that has been deposed cannot win the rotation's transaction. Without the binaries these tests
 // are skipped, and say so; in CI they must be there.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 
 import { type AuditEvent, EtcdKeyMirror, EtcdKeyOwner, type EtcdKeyOwnerOptions, KeyReader, TotpKey } from 'totp-handshake';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { inCi } from './helpers/engines.js';
 import { type Cluster, etcdBinary, gateway, readPrefix, startCluster, watchProxy } from './helpers/etcd.js';
-import { Events, expectNoSecrets, secretsOf, tempDir, waitFor } from './helpers/handshake-fs.js';
+import { cli, Events, expectNoSecrets, secretsOf, tempDir, waitFor } from './helpers/handshake-fs.js';
 import { type AdapterCase, adapters } from './helpers/http-fixtures.js';
 
 if (inCi) {
@@ -96,6 +99,32 @@ describe.skipIf(etcdBinary === undefined)(etcdBinary === undefined ? 'skipped: n
     const all = [...owners.flatMap(({ events }) => events.all), ...mirrorEvents.all];
     expectNoSecrets(all, secretsOf([first, second]));
     expect(all.filter((e) => e.type === 'error')).toEqual([]);
+  });
+
+  it('runs as `totp-handshake mirror`, printing events as JSON lines, until SIGTERM', async () => {
+    const { owner: rotator, events } = await owner('cli', { activationDelay: 500 });
+    const file = path.join(shared.dir, 'cli.key');
+    const child = spawn(process.execPath, [cli, 'mirror', '--etcd', cluster.endpoints.join(','), '--name', 'cli', '--key', file, '--mode', '0640'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const lines: string[] = [];
+    createInterface({ input: child.stdout }).on('line', (line) => lines.push(line));
+    try {
+      await waitFor(() => lines.some((line) => JSON.parse(line).type === 'rotate'), 'the first write');
+      const first = fileKey(file).id;
+      expect(first).toBe(rotator.keyId);
+      expect(statSync(file).mode & 0o777).toBe(0o640);
+      events.mark();
+      await rotator.rotate();
+      const next = (await events.next('rotate')).keyId;
+      await waitFor(() => fileKey(file).id === next, 'the mirror to write the next key');
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      expect((await exited)[0]).toBe(0);
+      const printed = lines.map((line) => JSON.parse(line));
+      expect(printed.filter((e) => e.type === 'rotate').map((e) => e.keyId)).toEqual([first, next]);
+      expectNoSecrets(lines, secretsOf([fileKey(file)]));
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 
   it('serves every HTTP guard unchanged', async () => {

@@ -59,10 +59,11 @@ function dataRoot() {
 }
 
 /**
- * Starts a cluster of `size` members and waits until every member answers with a leader.
+ * Starts a cluster of `size` members (each also given `extraArgs`) and waits until every member
+ * answers with a leader.
  * Resolves to { endpoints, members, leader(), compact(), enableAuth(), close() }.
  */
-export async function startCluster({ size = 3, binary = findEtcd(), token = `t${process.pid}${Date.now()}` } = {}) {
+export async function startCluster({ size = 3, binary = findEtcd(), token = `t${process.pid}${Date.now()}`, extraArgs = [] } = {}) {
   if (binary === undefined) throw new Error('no etcd binary: run `bash scripts/etcd/fetch.sh` (or set ETCD_BIN)');
   const dir = mkdtempSync(path.join(dataRoot(), 'totp-etcd-'));
   const specs = [];
@@ -106,6 +107,7 @@ export async function startCluster({ size = 3, binary = findEtcd(), token = `t${
           '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
           '--initial-cluster', initial, '--initial-cluster-state', state, '--initial-cluster-token', token,
           '--logger', 'zap', '--log-outputs', 'stderr',
+          ...extraArgs,
         ];
         member.child = spawn(binary, args, { stdio: ['ignore', log, log] });
         member.child.on('error', () => undefined);

@@ -65,7 +65,8 @@ export class KeyringFollower {
 
   /**
    * Lists the prefix, retrying until `wait` ms have passed, then follows it. Rejects with the
-   * last error (ERR_OTP_KEY_IO, naming the endpoints and what they said) if etcd never answered.
+   * last error (ERR_OTP_KEY_IO, naming the endpoints and what they said) if etcd never answered,
+   * and at once if etcd refused (a wrong password, no permission on the prefix).
    */
   async start(wait: number): Promise<void> {
     const deadline = performance.now() + wait;
@@ -74,7 +75,8 @@ export class KeyringFollower {
         await this.#list();
         break;
       } catch (error) {
-        if (this.#closed) throw error;
+        // A refusal (a wrong password, a user without access) is final; an endpoint that does not answer may yet.
+        if (this.#closed || !(error instanceof EtcdError) || !error.tryElsewhere) throw error;
         const left = deadline - performance.now();
         if (left <= 0) throw new EtcdError(`no etcd endpoint (${this.#client.endpoints.map((url) => url.origin).join(', ')}) answered a quorum read within ${wait} ms; the last: ${(error as Error).message}`, undefined, { cause: error });
         await new Promise((resolve) => setTimeout(resolve, Math.min(250, left)));
