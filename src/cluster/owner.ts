@@ -406,9 +406,12 @@ export class EtcdKeyOwner implements OtpVerifier {
     // A key asked for by hand still gives a pending one activationDelay of life before it replaces it.
     const spacing = scheduled ? rotateEvery : activationDelay;
     const activeAt = Math.max(now + activationDelay, newest === undefined ? 0 : newest.activeAt + spacing);
+    if (held.length >= MAX_RING_KEYS) {
+      throw new EtcdError(`the keyring holds ${held.length} keys still pending or within grace, its most: rotate less often than every grace / ${MAX_RING_KEYS - 1}`);
+    }
     const fresh = TotpKey.random(totp);
     try {
-      const keys = [...held.map(({ key, activeAt: at }) => ({ key, activeAt: at })), { key: fresh, activeAt }].slice(-MAX_RING_KEYS);
+      const keys = [...held.map(({ key, activeAt: at }) => ({ key, activeAt: at })), { key: fresh, activeAt }];
       await this.#commit(keys, [this.#asRotator(), { key: this.#ringKey, target: 'MOD', modRevision: this.#ringRevision }], { key: fresh, reason });
     } finally {
       fresh.destroy();
