@@ -2,6 +2,7 @@
 //
 //   npm run soak -- --seconds N [--owners 4] [--clients 8]
 //   npm run soak -- --seconds 20 --grace 0 --no-retry      (the control: must FAIL, see below)
+//   npm run soak -- --hosts 3 --etcd [--seconds 120]        (across hosts: scripts/soak/hosts.mjs)
 //
 // In a fresh temp directory, the CLI writes a first key; then --owners API processes
 // (scripts/soak/api.mjs: a KeyOwner with rotateEvery 2000 behind otpCheck on a node:http server on
@@ -37,6 +38,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+
+// --hosts N --etcd: the multi-host soak (scripts/soak/hosts.mjs), which parses its own options,
+// runs and exits; what follows here is the single-host soak.
+if (process.argv.slice(2).includes('--hosts')) {
+  await import('./soak/hosts.mjs');
+  await new Promise(() => {});
+}
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const WORKERS = path.join(ROOT, 'scripts/soak');

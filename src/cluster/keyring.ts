@@ -8,7 +8,8 @@
 //     {"uri":"otpauth://totp/totp-handshake?secret=...&algorithm=SHA1&digits=6&period=30","activeAt":1764637200000}]}
 //
 // Keys are in activation order. A key is active from its `activeAt` (ms since the Unix epoch) until
-// the next one's; it is then still accepted for `grace` ms, and the rotator drops it from the ring
+// the next one's; it is then still accepted for `grace` ms (counted, by each owner, from the next
+// key's activation or from its arrival if that was later), and the rotator drops it from the ring
 // once that has passed. A key published with its `activeAt` ahead (the next key) is accepted by
 // every owner as soon as it holds it: a host whose clock runs ahead of the rotator's then switches
 // early without a refusal, and a code of the next key is no easier to guess than one of the
@@ -86,7 +87,12 @@ export function decodeRing(value: Buffer, where: string): Ring {
 interface Scheduled {
   key: TotpKey;
   activeAt: number;
-  /** Codes timed from here on are refused: the next key's activation plus grace (Infinity for the newest). */
+  /** When this schedule first held the key (ms since the Unix epoch). */
+  seenAt: number;
+  /**
+   * Codes timed from here on are refused: grace after the next key's activation, or after this
+   * schedule first held the next key if that came later (Infinity for the newest).
+   */
   until: number;
   timing: KeyTiming;
 }
@@ -119,28 +125,36 @@ export class Schedule {
   }
 
   /** Every key with its activation time, oldest first. */
-  entries(): readonly { readonly key: TotpKey; readonly activeAt: number; readonly until: number }[] {
+  entries(): readonly { readonly key: TotpKey; readonly activeAt: number; readonly seenAt: number; readonly until: number }[] {
     return this.#keys;
   }
 
   /**
    * Takes `ring`'s keys (which become this schedule's to destroy) and returns those it did not
-   * hold before.
+   * hold before. `now`: when the ring arrived.
+   *
+   * A replaced key stays valid for grace after its successor's activation, or after its
+   * successor arrived here if that was later: a key that arrives late (its rotation committed
+   * while this process could not reach etcd, or committed late after a partition healed) must
+   * not end its predecessor's grace before the thin clients, whose mirrors receive it the same
+   * way, have switched to it.
    */
-  replace(ring: Ring): TotpKey[] {
+  replace(ring: Ring, now = Date.now()): TotpKey[] {
     const old = this.#keys;
     const added: TotpKey[] = [];
-    const next = ring.keys.map(({ key, activeAt }, i): Scheduled => {
-      const following = ring.keys[i + 1];
-      const until = following === undefined ? Infinity : following.activeAt + ring.grace;
+    const next = ring.keys.map(({ key, activeAt }): Scheduled => {
       const kept = old.find((entry) => entry.key.equals(key));
       if (kept !== undefined) {
         key.destroy();
-        return { key: kept.key, activeAt, until, timing: kept.timing };
+        return { key: kept.key, activeAt, seenAt: kept.seenAt, until: Infinity, timing: kept.timing };
       }
       added.push(key);
-      return { key, activeAt, until, timing: Object.freeze({ period: key.period, epoch: key.epoch }) };
+      return { key, activeAt, seenAt: now, until: Infinity, timing: Object.freeze({ period: key.period, epoch: key.epoch }) };
     });
+    for (let i = 0; i < next.length - 1; i++) {
+      const following = next[i + 1] as Scheduled;
+      (next[i] as Scheduled).until = Math.max(following.activeAt, following.seenAt) + ring.grace;
+    }
     for (const entry of old) if (!next.some((kept) => kept.key === entry.key)) entry.key.destroy();
     this.#keys = next;
     return added;

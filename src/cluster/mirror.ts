@@ -3,7 +3,8 @@
 //
 // It follows the keyring read-only and writes the active key into the file, in the key file
 // format, atomically (writeKeyFile): the current key when it starts, then each new key at its
-// activation time, by which time every owner has held it for `activationDelay`. It writes nothing
+// activation time, by which time every owner has held it for `activationDelay` (a key that
+// arrives late is written a second after it arrived, see SETTLE_MS). It writes nothing
 // else: not a key before its activation, not a file that is not a key file (writeKeyFile refuses
 // to replace one), and nothing into etcd, so its etcd user needs only read access to the prefix.
 import { type AuditEvent, type AuditListener, emitEvent } from '../events.js';
@@ -36,6 +37,10 @@ export interface EtcdKeyMirrorOptions extends EtcdConnectionOptions {
 const OPTION_NAMES: readonly (keyof EtcdKeyMirrorOptions)[] = [...CONNECTION_OPTION_NAMES, 'path', 'fileMode', 'format', 'checkEvery', 'wait', 'onEvent'];
 const DEFAULT_CHECK_MS = 1000;
 const DEFAULT_WAIT_MS = 10_000;
+// A key that arrives close to or after its activation time (this mirror could not reach etcd, or
+// the rotation committed late, once etcd healed) is written no sooner than this after it arrived,
+// so that the owners, which receive it the same way, hold it before any thin client uses it.
+const SETTLE_MS = 1000;
 // A failed write (disk full, read-only mount) is tried again this soon.
 const RETRY_MS = 1000;
 
@@ -65,6 +70,8 @@ export class EtcdKeyMirror {
    * one object per key, so identity is equality), and only its id is read once it has left.
    */
   #written: TotpKey | undefined;
+  /** When each key that arrived after the first write arrived (ms since the Unix epoch). */
+  readonly #arrived = new WeakMap<TotpKey, number>();
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -143,7 +150,9 @@ export class EtcdKeyMirror {
     try {
       const ring = decodeRing(kv.value, this.#ringKey);
       const activation = new Map(ring.keys.map(({ key: k, activeAt }) => [k.id, activeAt]));
-      for (const added of this.#schedule.replace(ring)) {
+      const now = Date.now();
+      for (const added of this.#schedule.replace(ring, now)) {
+        if (this.#written !== undefined) this.#arrived.set(added, now);
         emitEvent(this.#onEvent, { type: 'load', keyId: added.id, message: `the keyring holds key ${added.id}, active from ${new Date(activation.get(added.id) ?? 0).toISOString()}` });
       }
     } catch (error) {
@@ -157,16 +166,22 @@ export class EtcdKeyMirror {
     if (this.#written !== undefined) void this.#writes.run(() => this.#sync(false)).catch(() => undefined);
   }
 
+  /** When a key may be written: at its activation, and SETTLE_MS after it arrived if it arrived late. */
+  #writeAt(entry: { key: TotpKey; activeAt: number }): number {
+    return Math.max(entry.activeAt, (this.#arrived.get(entry.key) ?? -Infinity) + SETTLE_MS);
+  }
+
   /**
-   * Writes the key active now if the file does not hold it yet, then waits for the next one's
-   * activation. `first`: a failure rejects (start); later ones are reported and retried.
+   * Writes the key due now if the file does not hold it yet, then waits for the next one's
+   * time. `first`: a failure rejects (start); later ones are reported and retried.
    */
   async #sync(first: boolean): Promise<void> {
     if (this.#closed) return;
     clearTimeout(this.#timer);
     const now = Date.now();
-    const active = this.#schedule.activeAt(now);
-    if (active === undefined) return;
+    const due = this.#schedule.entries().filter((entry) => this.#writeAt(entry) <= now);
+    const active = due[due.length - 1] ?? (this.#written === undefined ? this.#schedule.activeAt(now) : undefined);
+    if (active === undefined) return this.#waitForNext(now);
     if (this.#written !== active.key) {
       try {
         const key = active.key;
@@ -182,7 +197,11 @@ export class EtcdKeyMirror {
         return;
       }
     }
-    const next = this.#schedule.entries().find((entry) => entry.activeAt > now);
-    if (next !== undefined) this.#timer = later(() => void this.#writes.run(() => this.#sync(false)).catch(() => undefined), next.activeAt - Date.now());
+    this.#waitForNext(now);
+  }
+
+  #waitForNext(now: number): void {
+    const next = Math.min(...this.#schedule.entries().map((entry) => this.#writeAt(entry)).filter((at) => at > now));
+    if (Number.isFinite(next)) this.#timer = later(() => void this.#writes.run(() => this.#sync(false)).catch(() => undefined), next - Date.now());
   }
 }

@@ -399,6 +399,8 @@ export class EtcdKeyOwner implements OtpVerifier {
     if (!this.isRotator) {
       throw new EtcdError(`this owner (${this.member}) is not the keyring's rotator (${this.#leader === undefined ? 'none is elected' : `${this.#leader.member} is`}): only the elected owner rotates`);
     }
+    // Without quorum the transaction cannot commit now, and might commit long after, once etcd heals.
+    if (this.#follower.cutOff) throw new EtcdError(`etcd gives this owner (${this.member}) no quorum: no rotation from here until it answers`);
     const { activationDelay, rotateEvery, totp } = this.#settings;
     const now = Date.now();
     const held = this.#schedule.entries().filter((entry) => entry.until > now);
