@@ -5,7 +5,9 @@
 // (SIGSTOP) and resumed (SIGCONT). Nothing listens off loopback.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import * as http from 'node:http';
+import * as https from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -41,12 +43,31 @@ async function freePort() {
 
 const b64 = (text) => Buffer.from(text, 'utf8').toString('base64');
 
-/** One POST to a member's JSON gateway; resolves to the parsed answer (an error answer included). */
-export async function gateway(url, route, body, { token, timeout = 2000 } = {}) {
+/**
+ * One POST to a member's JSON gateway; resolves to the parsed answer (an error answer included).
+ * `tls` ({ ca, cert, key }) for https:// members, which fetch cannot be given.
+ */
+export function gateway(url, route, body, { token, timeout = 2000, tls } = {}) {
   const headers = { 'content-type': 'application/json' };
   if (token !== undefined) headers.authorization = token;
-  const response = await fetch(`${url}${route}`, { method: 'POST', headers, body: JSON.stringify(body), signal: AbortSignal.timeout(timeout) });
-  return response.json();
+  const target = new URL(route, url);
+  const send = target.protocol === 'https:' ? https.request : http.request;
+  return new Promise((resolve, reject) => {
+    const request = send(target, { method: 'POST', headers, signal: AbortSignal.timeout(timeout), ...tls }, (response) => {
+      const chunks = [];
+      response.on('data', (chunk) => chunks.push(chunk));
+      response.on('error', reject);
+      response.on('end', () => {
+        try {
+          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+        } catch (error) {
+          reject(error);
+        }
+      });
+    });
+    request.on('error', reject);
+    request.end(JSON.stringify(body));
+  });
 }
 
 function dataRoot() {
@@ -63,7 +84,12 @@ function dataRoot() {
  * answers with a leader.
  * Resolves to { endpoints, members, leader(), compact(), enableAuth(), close() }.
  */
-export async function startCluster({ size = 3, binary = findEtcd(), token = `t${process.pid}${Date.now()}`, extraArgs = [] } = {}) {
+export async function startCluster({ size = 3, binary = findEtcd(), token = `t${process.pid}${Date.now()}`, extraArgs = [], tls } = {}) {
+  // tls: { ca, cert, key, clientCert, clientKey } file paths: clients then connect over https, and
+  // must show a certificate signed by `ca`; the cluster's own checks use the client certificate.
+  const scheme = tls === undefined ? 'http' : 'https';
+  const tlsArgs = tls === undefined ? [] : ['--cert-file', tls.cert, '--key-file', tls.key, '--trusted-ca-file', tls.ca, '--client-cert-auth'];
+  const clientTls = tls === undefined ? undefined : { ca: readFileSync(tls.ca), cert: readFileSync(tls.clientCert), key: readFileSync(tls.clientKey) };
   if (binary === undefined) throw new Error('no etcd binary: run `bash scripts/etcd/fetch.sh` (or set ETCD_BIN)');
   const dir = mkdtempSync(path.join(dataRoot(), 'totp-etcd-'));
   const specs = [];
@@ -72,7 +98,7 @@ export async function startCluster({ size = 3, binary = findEtcd(), token = `t${
   const members = specs.map(({ name, client, peer }) => {
     const member = {
       name,
-      url: `http://127.0.0.1:${client}`,
+      url: `${scheme}://127.0.0.1:${client}`,
       child: undefined,
       /** Sends `signal` to the member's process. */
       signal(signal) {
@@ -107,6 +133,7 @@ export async function startCluster({ size = 3, binary = findEtcd(), token = `t${
           '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
           '--initial-cluster', initial, '--initial-cluster-state', state, '--initial-cluster-token', token,
           '--logger', 'zap', '--log-outputs', 'stderr',
+          ...tlsArgs,
           ...extraArgs,
         ];
         member.child = spawn(binary, args, { stdio: ['ignore', log, log] });
@@ -114,7 +141,7 @@ export async function startCluster({ size = 3, binary = findEtcd(), token = `t${
       },
       /** This member's raft member id, as its own headers say, and the leader's id as it sees it. */
       async status() {
-        const answer = await gateway(member.url, '/v3/maintenance/status', {}, { timeout: 1000 });
+        const answer = await gateway(member.url, '/v3/maintenance/status', {}, { timeout: 1000, tls: clientTls });
         return { id: answer.header?.member_id, leader: answer.leader };
       },
     };
