@@ -105,10 +105,13 @@ async function run() {
   const toAll = [];
   const perHolder = [];
   for (let i = 0; i < rotations; i++) {
+    // The `rotate` event comes before rotate() resolves: listen for it first.
+    const publishing = next(rotator, 'rotate');
+    publishing.catch(() => undefined);
     rotator.send('rotate');
-    const [rotated, published] = await Promise.all([next(rotator, 'rotated'), next(rotator, 'rotate')]);
+    const rotated = await next(rotator, 'rotated');
     if (!rotated.ok) throw new Error(`rotation ${i} failed: ${rotated.message}`);
-    const keyId = published.keyId;
+    const { keyId } = await publishing;
     const deadline = Date.now() + WAIT_MS;
     while (!holders.every((child) => child.held.has(keyId))) {
       if (Date.now() > deadline) throw new Error(`rotation ${i}: ${holders.filter((child) => !child.held.has(keyId)).map((child) => child.name).join(', ')} never received the key`);

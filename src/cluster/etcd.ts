@@ -247,11 +247,6 @@ export class EtcdClient {
     await this.#call('/v3/lease/revoke', { ID: lease });
   }
 
-  /** Compacts the store's history up to `revision` (an operator's task; the tests use it). */
-  async compact(revision: number): Promise<void> {
-    await this.#call('/v3/kv/compaction', { revision: String(revision), physical: true });
-  }
-
   /**
    * Watches every key from `key` to `rangeEnd` from `startRevision` on, on the current endpoint.
    * The stream is not moved to another endpoint by itself: `onEnd` tells the caller, which decides.
