@@ -19,6 +19,8 @@ if (inCi) {
 const PREFIX = '/totp-handshake/secured/';
 const OWNER = { username: 'totp-owner', password: 'owner-password' };
 const MIRROR = { username: 'totp-mirror', password: 'mirror-password' };
+// Reads every keyring, writes none.
+const READER = { username: 'totp-reader', password: 'reader-password' };
 
 describe.skipIf(etcdBinary === undefined)(etcdBinary === undefined ? 'skipped: no etcd binary (bash scripts/etcd/fetch.sh)' : 'with etcd auth on', () => {
   let cluster: Cluster;
@@ -35,6 +37,7 @@ describe.skipIf(etcdBinary === undefined)(etcdBinary === undefined ? 'skipped: n
       users: [
         { name: OWNER.username, password: OWNER.password, permission: 'readwrite', prefix: PREFIX },
         { name: MIRROR.username, password: MIRROR.password, permission: 'read', prefix: PREFIX },
+        { name: READER.username, password: READER.password, permission: 'read', prefix: '/totp-handshake/' },
       ],
     });
     owner = await EtcdKeyOwner.start({ endpoints: cluster.endpoints, name: 'secured', auth: OWNER, activationDelay: 500, onEvent: ownerEvents.listener });
@@ -91,11 +94,24 @@ describe.skipIf(etcdBinary === undefined)(etcdBinary === undefined ? 'skipped: n
     expect((await readPrefix(cluster.endpoints[0] as string, 'secured', mirrorToken)).ring?.modRevision).toBe(before.ring?.modRevision);
   });
 
-  it('refuses a wrong password clearly', async () => {
-    await expect(EtcdKeyOwner.start({ endpoints: cluster.endpoints, name: 'secured', auth: { ...OWNER, password: 'wrong' }, wait: 1000 })).rejects.toMatchObject({
+  it('does not let an owner with a read-only user stand for election, and says so at start', async () => {
+    // A keyring no owner has created yet: the first owner must campaign, and cannot.
+    const started = Date.now();
+    await expect(EtcdKeyOwner.start({ endpoints: cluster.endpoints, name: 'unowned', auth: READER, wait: 5000 })).rejects.toMatchObject({
+      code: 'ERR_OTP_KEY_IO',
+      message: expect.stringContaining('permission denied'),
+    });
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect((await readPrefix(cluster.endpoints[0] as string, 'unowned', await token(OWNER))).leader).toBeUndefined();
+  });
+
+  it('refuses a wrong password clearly, at once', async () => {
+    const started = Date.now();
+    await expect(EtcdKeyOwner.start({ endpoints: cluster.endpoints, name: 'secured', auth: { ...OWNER, password: 'wrong' }, wait: 5000 })).rejects.toMatchObject({
       code: 'ERR_OTP_KEY_IO',
       message: expect.stringContaining('authentication failed'),
     });
+    expect(Date.now() - started).toBeLessThan(2000);
   });
 
   it('renews an expired token and goes on following the keyring', async () => {

@@ -199,7 +199,11 @@ export class EtcdKeyOwner implements OtpVerifier {
       owner.#lease = await owner.#client.grant(owner.#settings.leaseTtl / 1000);
       owner.#leaseAliveAt = performance.now();
       owner.#scheduleKeepAlive();
-      await owner.#work.run(() => owner.#campaign());
+      // A refusal (a user without write access) fails the start; an endpoint that did not answer
+      // only delays the campaign to the next lease renewal.
+      await owner.#work.run(() => owner.#campaign()).catch((error: unknown) => {
+        if (!(error instanceof EtcdError) || !error.tryElsewhere) throw error;
+      });
       while (owner.#schedule.size === 0) {
         if (performance.now() > deadline) throw new EtcdError(`no keyring appeared under /totp-handshake/${owner.name}/ within ${wait} ms`);
         await new Promise((resolve) => setTimeout(resolve, 50));
