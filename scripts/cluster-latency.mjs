@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { startCluster } from './etcd/cluster.mjs';
+import { wholeOption, workers } from './soak/children.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TARGET_P99_MS = 1000;
@@ -28,44 +29,24 @@ const ACTIVATION_DELAY_MS = 500;
 const WAIT_MS = 10_000;
 
 const { values } = parseArgs({ options: { rotations: { type: 'string', default: '60' }, owners: { type: 'string', default: '6' }, mirrors: { type: 'string', default: '3' } } });
-const rotations = Number(values.rotations);
-const ownerCount = Number(values.owners);
-const mirrorCount = Number(values.mirrors);
-for (const [name, value, min] of [['rotations', rotations, 1], ['owners', ownerCount, 1], ['mirrors', mirrorCount, 0]]) {
-  if (!Number.isSafeInteger(value) || value < min) {
-    console.error(`cluster:latency: --${name} must be a whole number, ${min} or more`);
-    process.exit(2);
-  }
-}
+const rotations = wholeOption(values, 'rotations', 1, 'cluster:latency');
+const ownerCount = wholeOption(values, 'owners', 1, 'cluster:latency');
+const mirrorCount = wholeOption(values, 'mirrors', 0, 'cluster:latency');
 
 const dir = mkdtempSync(path.join(tmpdir(), 'totp-latency-'));
-const children = new Set();
+const pool = workers(fork, { dir: path.join(ROOT, 'scripts/soak'), cwd: ROOT, timeoutMs: WAIT_MS });
+const { next } = pool;
 let cluster;
 
+/** A worker that records when it held each key, and its `error` events. */
 function start(script, options, name) {
-  const child = fork(path.join(ROOT, 'scripts/soak', script), [JSON.stringify(options)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  child.name = name;
-  child.held = new Map();
-  child.errors = [];
-  child.on('message', (message) => {
-    if (message.type === 'load') child.held.set(message.keyId, message.t);
-    if (message.type === 'owner-error' || message.type === 'mirror-error') child.errors.push(message.message);
+  const held = new Map();
+  const errors = [];
+  const child = pool.start(script, [JSON.stringify(options)], name, (message) => {
+    if (message.type === 'load') held.set(message.keyId, message.t);
+    if (message.type === 'owner-error' || message.type === 'mirror-error') errors.push(message.message);
   });
-  children.add(child);
-  return child;
-}
-
-function next(child, type) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${child.name} sent no '${type}' within ${WAIT_MS} ms`)), WAIT_MS);
-    const onMessage = (message) => {
-      if (message.type !== type) return;
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      resolve(message);
-    };
-    child.on('message', onMessage);
-  });
+  return Object.assign(child, { held, errors });
 }
 
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
@@ -75,7 +56,7 @@ const summary = (samples) => {
 };
 
 async function cleanup() {
-  for (const child of children) child.kill('SIGKILL');
+  pool.killAll();
   await cluster?.close();
   rmSync(dir, { recursive: true, force: true });
 }
@@ -138,7 +119,7 @@ async function run() {
     await new Promise((resolve) => setTimeout(resolve, ACTIVATION_DELAY_MS + 50));
   }
   for (const message of failed) console.log(`cluster:latency: a rotation failed and was tried again: ${message}`);
-  const errors = [...children].flatMap((child) => child.errors.map((message) => `${child.name}: ${message}`));
+  const errors = [...owners, ...mirrors].flatMap((child) => child.errors.map((message) => `${child.name}: ${message}`));
   for (const error of errors) console.log(`cluster:latency: error event: ${error}`);
   console.log(`cluster:latency: rotation to every holder: ${summary(toAll)}`);
   console.log(`cluster:latency: rotation to each holder: ${summary(perHolder)} (${perHolder.length} samples)`);
@@ -149,6 +130,7 @@ async function run() {
 let ok = false;
 try {
   ok = await run();
+  if (pool.failures.length > 0) throw new Error(pool.failures.join('; '));
   if (!ok) console.error(`cluster:latency: FAILED: p99 to every holder over ${TARGET_P99_MS} ms`);
 } catch (error) {
   console.error(`cluster:latency: FAILED: ${error.message}`);

@@ -35,6 +35,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { findEtcd, startCluster } from '../etcd/cluster.mjs';
+import { wholeOption, workers } from './children.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const WORKERS = path.join(ROOT, 'scripts/soak');
@@ -59,14 +60,7 @@ try {
   console.error(`soak: ${error.message} (options: --hosts N --etcd --seconds N --owners N --clients N)`);
   process.exit(2);
 }
-function count(name, min) {
-  const value = Number(values[name]);
-  if (!Number.isSafeInteger(value) || value < min) {
-    console.error(`soak: --${name} must be a whole number, ${min} or more`);
-    process.exit(2);
-  }
-  return value;
-}
+const count = (name, min) => wholeOption(values, name, min);
 if (!values.etcd) {
   console.error('soak: --hosts needs --etcd: the hosts share their keyring through etcd');
   process.exit(2);
@@ -81,8 +75,8 @@ const ownersPerHost = count('owners', 1);
 const clientsPerHost = count('clients', 1);
 
 const dir = mkdtempSync(path.join(tmpdir(), 'totp-soak-hosts-'));
-const children = new Set();
-const crashes = [];
+const pool = workers(fork, { dir: WORKERS, cwd: ROOT, timeoutMs: CHILD_TIMEOUT_MS });
+const { children, failures: crashes, crash, fail, start, next, stopAll } = pool;
 const rotations = new Set();
 const clientCounts = new Map();
 const refusedByOwner = new Map();
@@ -90,41 +84,6 @@ const peekCounts = new Map();
 const errorKinds = {};
 let cluster;
 let cleanedUp = false;
-let crashed;
-const crash = new Promise((resolve) => (crashed = resolve));
-
-function fail(what) {
-  crashes.push(what);
-  crashed();
-}
-
-function start(script, args, name, onMessage) {
-  const child = fork(path.join(WORKERS, script), args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  child.name = name;
-  children.add(child);
-  child.on('message', onMessage);
-  child.on('exit', (code, signal) => {
-    children.delete(child);
-    if (!cleanedUp && !child.killedOnPurpose && (!child.stopping || code !== 0)) fail(`${name} exited (${code ?? signal})`);
-  });
-  return child;
-}
-
-function next(child, type) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => done(reject, new Error(`${child.name} sent no '${type}' within ${CHILD_TIMEOUT_MS} ms`)), CHILD_TIMEOUT_MS);
-    const onMessage = (message) => message.type === type && done(resolve, message);
-    const onExit = () => done(reject, new Error(`${child.name} exited before '${type}'`));
-    function done(settle, value) {
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-      settle(value);
-    }
-    child.on('message', onMessage);
-    child.once('exit', onExit);
-  });
-}
 
 /** An `error` event's kind, for the counts: its message without the figures and addresses. */
 function kind(message = '') {
@@ -161,7 +120,7 @@ function partialReads() {
 async function cleanup() {
   if (cleanedUp) return;
   cleanedUp = true;
-  for (const child of children) child.kill('SIGKILL');
+  pool.killAll();
   await cluster?.close();
   rmSync(dir, { recursive: true, force: true });
 }
@@ -172,17 +131,6 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
     await cleanup();
     process.exit(signal === 'SIGINT' ? 130 : 143);
   });
-}
-
-async function stopAll(group) {
-  await Promise.all(
-    group.filter((child) => children.has(child)).map(async (child) => {
-      child.stopping = true;
-      const stopped = next(child, 'stopped');
-      child.send('stop');
-      return stopped;
-    }),
-  );
 }
 
 async function run() {
