@@ -203,6 +203,39 @@ describe.skipIf(etcdBinary === undefined)(etcdBinary === undefined ? 'skipped: n
     }
   });
 
+  it('keeps the keys it holds, and says so, when the keyring in etcd is not one it can read', async () => {
+    const { owner: o, events } = await owner('tampered');
+    const held = o.keyId;
+    const file = path.join(shared.dir, 'tampered.key');
+    const mirrorEvents = new Events();
+    const mirror = await EtcdKeyMirror.start({ endpoints: cluster.endpoints, name: 'tampered', path: file, onEvent: mirrorEvents.listener });
+    open.push(mirror);
+    const key = fileKey(file);
+    events.mark();
+    const planted = `{"v":1,"grace":0,"by":"someone","keys":[{"uri":"otpauth://totp/x?secret=${TotpKey.random().toBase32()}","activeAt":"now"}]}`;
+    await gateway(cluster.endpoints[0] as string, '/v3/kv/put', { key: Buffer.from('/totp-handshake/tampered/ring').toString('base64'), value: Buffer.from(planted).toString('base64') });
+    const reported = await events.next('error');
+    expect(reported).toMatchObject({ reason: 'malformed', keyId: held, message: expect.stringContaining('the keyring at /totp-handshake/tampered/ring is not one this package wrote: key 0 has no activation time') });
+    expect(reported.message).not.toContain('otpauth');
+    await mirrorEvents.next('error', (e) => e.reason === 'malformed');
+    expect(o.keyId).toBe(held);
+    expect(o.verify(key.generate())).toBe(true);
+    expect(fileKey(file).id).toBe(held);
+  });
+
+  it('re-creates a deleted keyring from the keys it holds, so that nothing held stops working', async () => {
+    const { owner: rotator, events } = await owner('deleted');
+    const { owner: other } = await owner('deleted');
+    const held = rotator.keyId;
+    events.mark();
+    await gateway(cluster.endpoints[0] as string, '/v3/kv/deleterange', { key: Buffer.from('/totp-handshake/deleted/ring').toString('base64') });
+    expect(await events.next('error')).toMatchObject({ message: expect.stringContaining('was deleted from etcd') });
+    await waitFor(async () => (await readPrefix(cluster.endpoints[0] as string, 'deleted')).ring !== undefined, 'the keyring to be re-created');
+    const ring = JSON.parse((await readPrefix(cluster.endpoints[0] as string, 'deleted')).ring?.value ?? '{}');
+    expect(ring.keys.map((k: { uri: string }) => TotpKey.fromUri(k.uri).id)).toEqual([held]);
+    expect([rotator.keyId, other.keyId]).toEqual([held, held]);
+  });
+
   it('fails clearly, after a bounded wait, when etcd cannot be reached at start', async () => {
     const started = Date.now();
     const unreachable = ['http://127.0.0.1:9'];

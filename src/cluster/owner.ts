@@ -80,8 +80,10 @@ const MIN_LEASE_TTL_MS = 2000;
 const DEFAULT_CHECK_MS = 1000;
 const DEFAULT_WAIT_MS = 10_000;
 const MIN_GRACE_MS = 1000;
-// A scheduled rotation whose transaction failed (no quorum) is tried again this soon.
+// A scheduled rotation that failed (no quorum, a keyring it cannot read) is tried again after
+// this, doubled at each failure in a row up to MAX_RETRY_MS.
 const RETRY_MS = 1000;
+const MAX_RETRY_MS = 60_000;
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();
@@ -161,6 +163,7 @@ export class EtcdKeyOwner implements OtpVerifier {
   #keepAliveTimer: NodeJS.Timeout | undefined;
   #rotationTimer: NodeJS.Timeout | undefined;
   #pruneTimer: NodeJS.Timeout | undefined;
+  #failedRotations = 0;
   #closing: Promise<void> | undefined;
   readonly #verifyOptions = { window: DEFAULT_WINDOW, timeMs: 0 };
 
@@ -459,12 +462,16 @@ export class EtcdKeyOwner implements OtpVerifier {
   #rotateOnSchedule(): void {
     this.#work
       .run(() => this.#publish('scheduled rotation', true))
-      .catch((error: unknown) => {
-        if (this.#closing !== undefined) return;
-        if (this.isRotator) this.#report(`the scheduled rotation failed: ${(error as Error).message}`);
-        clearTimeout(this.#rotationTimer);
-        this.#rotationTimer = later(() => this.#rotateOnSchedule(), RETRY_MS);
-      });
+      .then(
+        () => (this.#failedRotations = 0),
+        (error: unknown) => {
+          if (this.#closing !== undefined) return;
+          const retry = Math.min(RETRY_MS * 2 ** this.#failedRotations++, MAX_RETRY_MS);
+          if (this.isRotator) this.#report(`the scheduled rotation failed: ${(error as Error).message}; trying again in ${retry} ms`);
+          clearTimeout(this.#rotationTimer);
+          this.#rotationTimer = later(() => this.#rotateOnSchedule(), retry);
+        },
+      );
   }
 
   /** Frees the keys whose grace has ended, when it ends, even while etcd cannot be reached. */
