@@ -2,6 +2,7 @@
 //
 //   npm run soak -- --seconds N [--owners 4] [--clients 8]
 //   npm run soak -- --seconds 20 --grace 0 --no-retry      (the control: must FAIL, see below)
+//   npm run soak -- --hosts 3 --etcd [--seconds 120]        (across hosts: scripts/soak/hosts.mjs)
 //
 // In a fresh temp directory, the CLI writes a first key; then --owners API processes
 // (scripts/soak/api.mjs: a KeyOwner with rotateEvery 2000 behind otpCheck on a node:http server on
@@ -38,6 +39,15 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
+import { wholeOption, workers } from './soak/children.mjs';
+
+// --hosts N --etcd: the multi-host soak (scripts/soak/hosts.mjs), which parses its own options,
+// runs and exits; what follows here is the single-host soak.
+if (process.argv.slice(2).includes('--hosts')) {
+  await import('./soak/hosts.mjs');
+  await new Promise(() => {});
+}
+
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const WORKERS = path.join(ROOT, 'scripts/soak');
 const CLI = path.join(ROOT, 'dist/cli.js');
@@ -63,14 +73,7 @@ try {
   console.error(`soak: ${error.message} (options: --seconds N --owners N --clients N --grace MS --no-retry)`);
   process.exit(2);
 }
-function count(name, min) {
-  const value = Number(values[name]);
-  if (!Number.isSafeInteger(value) || value < min) {
-    console.error(`soak: --${name} must be a whole number, ${min} or more`);
-    process.exit(2);
-  }
-  return value;
-}
+const count = (name, min) => wholeOption(values, name, min);
 const seconds = count('seconds', 1);
 const ownerCount = count('owners', 1);
 const clientCount = count('clients', 1);
@@ -78,53 +81,13 @@ const grace = values.grace === undefined ? '' : String(count('grace', 0));
 
 const dir = mkdtempSync(path.join(tmpdir(), 'totp-soak-'));
 const keyFile = path.join(dir, 'otp.key');
-const children = new Set();
-const crashes = [];
+const pool = workers(fork, { dir: WORKERS, cwd: ROOT, timeoutMs: CHILD_TIMEOUT_MS });
+const { children, failures: crashes, crash, fail, start, next, stopAll } = pool;
 const rotations = { ids: new Set(), byCli: 0 };
 const clientCounts = new Map();
 const refusedByOwner = new Map();
 let peekCounts = { reads: 0, partial: 0, keys: 0, why: {} };
 let cleanedUp = false;
-let crashed; // resolves the main wait early when a child dies
-const crash = new Promise((resolve) => (crashed = resolve));
-
-function fail(what) {
-  crashes.push(what);
-  crashed();
-}
-
-/**
- * Forks a worker and listens to it at once (an owner may rotate before it says it is ready).
- * Any exit the parent did not ask for, or a non-zero one, is a crash.
- */
-function start(script, args, name, onMessage) {
-  const child = fork(path.join(WORKERS, script), args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  child.name = name;
-  children.add(child);
-  child.on('message', onMessage);
-  child.on('exit', (code, signal) => {
-    children.delete(child);
-    if (!cleanedUp && (!child.stopping || code !== 0)) fail(`${name} exited (${code ?? signal})`);
-  });
-  return child;
-}
-
-/** The next message of `type` from `child`, or a rejection if it exits or hangs first. */
-function next(child, type) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => done(reject, new Error(`${child.name} sent no '${type}' within ${CHILD_TIMEOUT_MS} ms`)), CHILD_TIMEOUT_MS);
-    const onMessage = (message) => message.type === type && done(resolve, message);
-    const onExit = () => done(reject, new Error(`${child.name} exited before '${type}'`));
-    function done(settle, value) {
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-      settle(value);
-    }
-    child.on('message', onMessage);
-    child.once('exit', onExit);
-  });
-}
 
 /** Runs `dist/cli.js rotate` on the key file; resolves to the new key's id (what the CLI prints). */
 function cliRotate(extra = []) {
@@ -169,7 +132,7 @@ function progress(startedAt) {
 function cleanup() {
   if (cleanedUp) return;
   cleanedUp = true;
-  for (const child of children) child.kill('SIGKILL');
+  pool.killAll();
   rmSync(dir, { recursive: true, force: true });
 }
 
@@ -181,18 +144,6 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   });
 }
 process.once('exit', cleanup);
-
-/** Asks the workers still running to stop and waits for their last counts. */
-async function stopAll(group) {
-  await Promise.all(
-    group.filter((child) => children.has(child)).map(async (child) => {
-      child.stopping = true;
-      const stopped = next(child, 'stopped');
-      child.send('stop');
-      return stopped;
-    }),
-  );
-}
 
 async function run() {
   // The first key comes from the CLI, with the owners' period (an otpauth URI): it is not a

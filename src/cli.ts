@@ -12,6 +12,7 @@ import { runDemo } from './demo/run.js';
 import { isOtpError, OtpError } from './errors.js';
 import { DEFAULT_FILE_MODE, type KeyFileFormat, type LoadedKey, readKeyFile, writeNewKey } from './handshake/keyfile.js';
 import { withLock } from './handshake/lock.js';
+import { EtcdKeyMirror } from './cluster/mirror.js';
 import { effectiveUid } from './internal/fs.js';
 import { parseCode } from './internal/code.js';
 import { type Algorithm, MAX_WINDOW, resolveTotpOptions, type TotpOptions } from './options.js';
@@ -31,10 +32,27 @@ class UsageError extends Error {
   }
 }
 
-type Values = { key?: string; format?: string; window?: string; digits?: string; algorithm?: string; period?: string; help?: boolean };
+type Values = {
+  key?: string;
+  format?: string;
+  window?: string;
+  digits?: string;
+  algorithm?: string;
+  period?: string;
+  etcd?: string[];
+  name?: string;
+  user?: string;
+  'password-file'?: string;
+  cacert?: string;
+  cert?: string;
+  'cert-key'?: string;
+  mode?: string;
+  help?: boolean;
+};
+type OptionName = Exclude<keyof Values, 'help'>;
 interface Command {
   usage: string;
-  options: ('key' | 'format' | 'window' | 'digits' | 'algorithm' | 'period')[];
+  options: OptionName[];
   positionals: string[];
   run(values: Values, positionals: string[]): Promise<number>;
 }
@@ -46,6 +64,14 @@ const OPTIONS = {
   digits: { type: 'string' },
   algorithm: { type: 'string' },
   period: { type: 'string' },
+  etcd: { type: 'string', multiple: true },
+  name: { type: 'string' },
+  user: { type: 'string' },
+  'password-file': { type: 'string' },
+  cacert: { type: 'string' },
+  cert: { type: 'string' },
+  'cert-key': { type: 'string' },
+  mode: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -59,6 +85,7 @@ Commands:
   code --key PATH                           print the current code for the key in PATH
   verify - --key PATH [--window N]          check a code read from standard input; exit 0 if valid, 1 if not
   verify CODE --key PATH [--window N]       the same with the code as an argument (visible to \`ps\`)
+  mirror --etcd URL --name NAME --key PATH  keep PATH in step with the keyring NAME in etcd (runs until stopped)
   demo                                      run an API and a thin client and show the handshake
 
 Run '${NAME} <command> --help' for more. Exit codes: 0 ok, 1 invalid code (verify), 2 error.`;
@@ -68,9 +95,9 @@ function keyOption(values: Values, command: string): string {
   return path.resolve(values.key);
 }
 
-function formatOption(value: string | undefined): KeyFileFormat | undefined {
+function formatOption(value: string | undefined, command = 'rotate'): KeyFileFormat | undefined {
   if (value === undefined || value === 'base32' || value === 'uri') return value;
-  throw new UsageError("--format must be 'base32' or 'uri'", 'rotate');
+  throw new UsageError("--format must be 'base32' or 'uri'", command);
 }
 
 /** The parameters given as --digits, --algorithm, --period, checked as the core checks them. */
@@ -127,6 +154,42 @@ async function existingKeyFile(file: string): Promise<LoadedKey | undefined> {
     if (isOtpError(error, 'ERR_OTP_KEY_IO')) throw error;
     return undefined;
   }
+}
+
+/** A file's content for an option (a password, a certificate), read once at start. */
+function fileOption(file: string | undefined, option: string): Buffer | undefined {
+  if (file === undefined) return undefined;
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new OtpError('ERR_OTP_KEY_IO', `--${option} ${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
+
+function modeOption(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^0?[0-7]{3}$/.test(value)) throw new UsageError('--mode must be octal permission bits such as 0600 or 0640', 'mirror');
+  return Number.parseInt(value, 8);
+}
+
+/** The mirror's connection, from --etcd (repeated or comma-separated), --name, --user and the TLS files. */
+function mirrorConnection(values: Values): { endpoints: string[]; name: string; auth?: { username: string; password: string }; tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer } } {
+  const endpoints = (values.etcd ?? []).flatMap((value) => value.split(',')).filter((value) => value !== '');
+  if (endpoints.length === 0) throw new UsageError('--etcd URL is required', 'mirror');
+  if (values.name === undefined || values.name === '') throw new UsageError('--name NAME is required', 'mirror');
+  const connection: ReturnType<typeof mirrorConnection> = { endpoints, name: values.name };
+  if (values.user !== undefined) {
+    // Never on the command line, where `ps` shows it: a file, or the environment.
+    const fromFile = fileOption(values['password-file'], 'password-file')?.toString('utf8').replace(/\r?\n$/, '');
+    const password = fromFile ?? process.env.ETCD_PASSWORD;
+    if (password === undefined) throw new UsageError('--user needs --password-file FILE or ETCD_PASSWORD in the environment', 'mirror');
+    connection.auth = { username: values.user, password };
+  }
+  const tls = { ca: fileOption(values.cacert, 'cacert'), cert: fileOption(values.cert, 'cert'), key: fileOption(values['cert-key'], 'cert-key') };
+  if (tls.ca !== undefined || tls.cert !== undefined || tls.key !== undefined) {
+    connection.tls = Object.fromEntries(Object.entries(tls).filter(([, value]) => value !== undefined));
+  }
+  return connection;
 }
 
 const COMMANDS: Record<string, Command> = {
@@ -220,6 +283,42 @@ Exit 0 if valid, 1 if not, 2 on error.`,
       } finally {
         key.destroy();
       }
+    },
+  },
+  mirror: {
+    usage: `Usage: ${NAME} mirror --etcd URL [--etcd URL ...] --name NAME --key PATH [--mode 0600]
+       [--user USER (--password-file FILE | ETCD_PASSWORD=...)] [--cacert FILE] [--cert FILE --cert-key FILE]
+
+Keeps the key file PATH in step with the keyring NAME that EtcdKeyOwner services keep in etcd,
+so that thin clients on this host (KeyReader, oathtool, Python, PHP) work unchanged: it writes
+the active key now, then each new key at its activation time, atomically, in the key file
+format (base32 for the default parameters, an otpauth URI otherwise). It writes nothing else,
+and nothing into etcd: give it an etcd user with read access to /totp-handshake/NAME/ only.
+The password is read from --password-file or ETCD_PASSWORD, never from the command line.
+Prints each event as a JSON line (never a key or a code); runs until SIGTERM or SIGINT, then
+exits 0. Exit 2 if it cannot start (etcd unreachable for 10 s, no keyring, PATH not writable).`,
+    options: ['key', 'etcd', 'name', 'user', 'password-file', 'cacert', 'cert', 'cert-key', 'mode', 'format'],
+    positionals: [],
+    async run(values) {
+      const file = keyOption(values, 'mirror');
+      const connection = mirrorConnection(values);
+      const format = formatOption(values.format, 'mirror');
+      const fileMode = modeOption(values.mode);
+      const mirror = await EtcdKeyMirror.start({
+        ...connection,
+        path: file,
+        ...(format === undefined ? {} : { format }),
+        ...(fileMode === undefined ? {} : { fileMode }),
+        onEvent: (event) => print(JSON.stringify(event)),
+      });
+      // The mirror's own timers never hold a process open; this command is meant to run until stopped.
+      const alive = setInterval(() => undefined, 2 ** 30);
+      await new Promise<void>((resolve) => {
+        for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => resolve());
+      });
+      clearInterval(alive);
+      mirror.close();
+      return EXIT_OK;
     },
   },
   demo: {

@@ -3,6 +3,7 @@ export { engineInfo, type EngineInfo } from './engine/index.js';
 export { OtpError, isOtpError, type OtpErrorCode } from './errors.js';
 export type { AuditEvent, AuditListener, Reason } from './events.js';
 export * from './handshake/index.js';
+export * from './cluster/index.js';
 export { TotpKey } from './key.js';
 export { TOTP_DEFAULTS, type Algorithm, type TotpOptions, type VerifyOptions } from './options.js';
 export type { CheckReason, CheckResult, KeyTiming, OtpVerifier } from './verifier.js';

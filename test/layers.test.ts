@@ -17,7 +17,7 @@ const LAYERS: Array<[RegExp, number, string]> = [
   [/^engine\/.*\.js$/, 1, 'the engines and the one loader'],
   [/^(base32|uri|options|events|verifier)\.js$/, 2, 'formats, TOTP options, the audit vocabulary, the verifier contract'],
   [/^(key|hotp|oneshot|secret)\.js$/, 3, 'the keys'],
-  [/^handshake\/.*\.js$/, 4, 'the file handshake'],
+  [/^(handshake|cluster)\/.*\.js$/, 4, 'the file handshake and the keyring in etcd'],
   [/^(http|client|compat)\/.*\.js$/, 5, 'the guards, the client, the compat layers'],
   [/^(cli|index)\.js$|^demo\/.*\.js$/, 6, 'the faces'],
 ];

@@ -6,7 +6,7 @@ import { KeyReader } from 'totp-handshake';
 import { otpFetch } from 'totp-handshake/client';
 
 const [file, id, portList, retry] = process.argv.slice(2);
-const urls = portList.split(',').map((port) => `http://127.0.0.1:${port}/`);
+let urls = portList.split(',').map((port) => `http://127.0.0.1:${port}/`);
 const counts = { requests: 0, rejected: 0, retried: 0, statuses: {}, keys: 0 };
 const ownHeader = { 'x-soak-client': id };
 let running = true;
@@ -22,6 +22,8 @@ function send(url) {
 
 process.on('message', (message) => {
   if (message === 'stop') running = false;
+  // The multi-host soak moves clients off an API process before it kills one, and onto its successor.
+  if (message?.type === 'ports') urls = message.ports.map((port) => `http://127.0.0.1:${port}/`);
 });
 process.on('disconnect', () => process.exit(1));
 process.on('SIGINT', () => {});
@@ -31,8 +33,10 @@ process.send({ type: 'ready' });
 // Each client starts at a different port so that the load spreads from the first request.
 for (let i = Number(id); running; i++) {
   let status;
+  const url = urls[i % urls.length];
+  counts.inFlight = url;
   try {
-    const response = await send(urls[i % urls.length]);
+    const response = await send(url);
     await response.arrayBuffer();
     status = String(response.status);
   } catch (error) {

@@ -35,7 +35,7 @@ function retire(list: Retained[], drop: (old: Retained) => boolean): Retained[] 
 }
 
 /** The result for a code of `key` found `delta` steps from `timeMs`'s, accepted until the window or `until` ends. */
-function matched(key: TotpKey, delta: number, { window, timeMs }: { window: number; timeMs: number }, until: number): CheckResult {
+export function matched(key: TotpKey, delta: number, { window, timeMs }: { window: number; timeMs: number }, until: number): CheckResult {
   const { step, startMs } = stepBounds(timeMs, key);
   // The code of step s is accepted while the current step is within `window` of s: until step
   // s + window + 1 begins.
