@@ -92,3 +92,13 @@ export function resolveVerifyOptions(options: unknown): VerifyOptions | undefine
 }
 
 const VERIFY_OPTION_NAMES: readonly (keyof VerifyOptions)[] = ['window', 'timeMs'];
+
+/**
+ * Fills `target` (a verifier's own options object, reused for every check so that the hot path
+ * allocates nothing) from the caller's verify options: the window and the time to check at.
+ */
+export function resolveVerifyOptionsInto(target: { window: number; timeMs: number }, options: unknown): void {
+  const requested = resolveVerifyOptions(options);
+  target.window = requested === undefined ? DEFAULT_WINDOW : resolveWindow(requested.window);
+  target.timeMs = requested === undefined ? Date.now() : resolveTime(requested.timeMs);
+}

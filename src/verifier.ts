@@ -1,6 +1,7 @@
 // The contract between whatever holds keys (KeyOwner, or a test double) and whatever checks
 // requests with them (the HTTP guards). The guards depend on this and nothing of the handshake.
 import type { Reason } from './events.js';
+import { parseCode } from './internal/code.js';
 import type { StepTiming } from './internal/steps.js';
 import type { VerifyOptions } from './options.js';
 
@@ -33,4 +34,15 @@ export interface OtpVerifier {
   check(code: unknown, options?: VerifyOptions): CheckResult;
   /** The current key's timing, or undefined while no key is loaded. */
   timing(): KeyTiming | undefined;
+}
+
+/**
+ * The refusal of a value that is no code for `key`: `missing` (undefined, null or ''), or
+ * `malformed` (not `digits` ASCII digits); undefined for a well-formed code, which is worth
+ * checking. What every verifier answers before it looks at a key.
+ */
+export function refusalOfNonCode(code: unknown, key: { readonly id: string; readonly digits: number }): CheckResult | undefined {
+  if (code === undefined || code === null || code === '') return { ok: false, reason: 'missing', keyId: key.id };
+  if (parseCode(code, key.digits) < 0) return { ok: false, reason: 'malformed', keyId: key.id };
+  return undefined;
 }

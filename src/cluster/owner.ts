@@ -6,22 +6,19 @@ import { hostname } from 'node:os';
 import { closedError } from '../errors.js';
 import { type AuditEvent, type AuditListener, emitEvent } from '../events.js';
 import { later } from '../handshake/timer.js';
-import { listener } from '../handshake/validate.js';
-import { parseCode } from '../internal/code.js';
+import { graceOption, listener, rotateEveryOption } from '../handshake/validate.js';
 import { fail, milliseconds, optionsObject } from '../internal/options.js';
 import { SerialQueue } from '../internal/serial.js';
 import { TotpKey } from '../key.js';
 import {
   DEFAULT_WINDOW,
   type ResolvedTotpOptions,
-  resolveTime,
   resolveTotpOptions,
-  resolveVerifyOptions,
-  resolveWindow,
+  resolveVerifyOptionsInto,
   type TotpOptions,
   type VerifyOptions,
 } from '../options.js';
-import type { CheckResult, KeyTiming, OtpVerifier } from '../verifier.js';
+import { type CheckResult, type KeyTiming, type OtpVerifier, refusalOfNonCode } from '../verifier.js';
 import { type EtcdClient, EtcdError, type KeyValue } from './etcd.js';
 import { KeyringFollower } from './follower.js';
 import { decodeRing, encodeRing, MAX_RING_KEYS, type Ring, type RingKey, Schedule } from './keyring.js';
@@ -79,7 +76,6 @@ const DEFAULT_LEASE_TTL_MS = 10_000;
 const MIN_LEASE_TTL_MS = 2000;
 const DEFAULT_CHECK_MS = 1000;
 const DEFAULT_WAIT_MS = 10_000;
-const MIN_GRACE_MS = 1000;
 // A scheduled rotation that failed (no quorum, a keyring it cannot read) is tried again after
 // this, doubled at each failure in a row up to MAX_RETRY_MS.
 const RETRY_MS = 1000;
@@ -103,10 +99,8 @@ function settings(options: EtcdKeyOwnerOptions): Settings {
   const totp = resolveTotpOptions(options.totp);
   if (totp.epoch !== 0) fail('totp.epoch cannot be shared through the keyring: an otpauth URI does not carry it');
   const periodMs = totp.period * 1000;
-  const rotateEvery = milliseconds(options.rotateEvery, 'rotateEvery', 0);
-  if (rotateEvery !== 0 && rotateEvery < periodMs) fail(`rotateEvery is in milliseconds: ${rotateEvery} is shorter than the ${periodMs / 1000} s TOTP period`);
-  const grace = milliseconds(options.grace, 'grace', 2 * periodMs);
-  if (grace !== 0 && grace < MIN_GRACE_MS) fail(`grace is in milliseconds: use 0 for none, or at least ${MIN_GRACE_MS}`);
+  const rotateEvery = rotateEveryOption(options.rotateEvery, periodMs);
+  const grace = graceOption(options.grace, periodMs);
   const fallbackDelay = rotateEvery === 0 ? DEFAULT_ACTIVATION_DELAY_MS : Math.min(DEFAULT_ACTIVATION_DELAY_MS, Math.floor(rotateEvery / 2));
   const activationDelay = milliseconds(options.activationDelay, 'activationDelay', fallbackDelay);
   if (activationDelay < MIN_ACTIVATION_DELAY_MS) fail(`activationDelay is in milliseconds: at least ${MIN_ACTIVATION_DELAY_MS}`);
@@ -242,15 +236,10 @@ export class EtcdKeyOwner implements OtpVerifier {
    */
   check(code: unknown, options?: VerifyOptions): CheckResult {
     const verifyOptions = this.#verifyOptions;
-    const requested = resolveVerifyOptions(options);
-    verifyOptions.window = requested === undefined ? DEFAULT_WINDOW : resolveWindow(requested.window);
-    verifyOptions.timeMs = requested === undefined ? Date.now() : resolveTime(requested.timeMs);
+    resolveVerifyOptionsInto(verifyOptions, options);
     const active = this.#schedule.activeAt(verifyOptions.timeMs);
     if (active === undefined) return NO_KEY;
-    const keyId = active.key.id;
-    if (code === undefined || code === null || code === '') return { ok: false, reason: 'missing', keyId };
-    if (parseCode(code, active.key.digits) < 0) return { ok: false, reason: 'malformed', keyId };
-    return this.#schedule.match(code as string, verifyOptions) ?? { ok: false, reason: 'invalid', keyId };
+    return refusalOfNonCode(code, active.key) ?? this.#schedule.match(code as string, verifyOptions) ?? { ok: false, reason: 'invalid', keyId: active.key.id };
   }
 
   /**

@@ -14,7 +14,9 @@ const entry = createRequire(import.meta.url)('../index.js') as typeof Entry;
 
 export const { backend, engineInfo, isOtpError, listenOnKeySocket, TOTP_DEFAULTS } = entry;
 // Classes are values and types: both meanings are exported.
-export const { KeyOwner, KeyReader, OtpError, TotpKey } = entry;
+export const { EtcdKeyMirror, EtcdKeyOwner, KeyOwner, KeyReader, OtpError, TotpKey } = entry;
+export type EtcdKeyMirror = Entry.EtcdKeyMirror;
+export type EtcdKeyOwner = Entry.EtcdKeyOwner;
 export type KeyOwner = Entry.KeyOwner;
 export type KeyReader = Entry.KeyReader;
 export type OtpError = Entry.OtpError;

@@ -3,29 +3,19 @@
 // another owner or the CLI rotates it.
 import { closedError, isOtpError } from '../errors.js';
 import { type AuditEvent, type AuditListener, emitEvent } from '../events.js';
-import { parseCode } from '../internal/code.js';
 import { formatMode, isLocalFileSystem, type PathVersion, versionOf } from '../internal/fs.js';
 import path from 'node:path';
-import { fail, flag, milliseconds, optionsObject } from '../internal/options.js';
+import { flag, optionsObject } from '../internal/options.js';
 import { SerialQueue } from '../internal/serial.js';
 import type { TotpKey } from '../key.js';
-import {
-  DEFAULT_WINDOW,
-  type ResolvedTotpOptions,
-  resolveTime,
-  resolveTotpOptions,
-  resolveVerifyOptions,
-  resolveWindow,
-  type TotpOptions,
-  type VerifyOptions,
-} from '../options.js';
-import type { CheckResult, KeyTiming, OtpVerifier } from '../verifier.js';
+import { DEFAULT_WINDOW, type ResolvedTotpOptions, resolveTotpOptions, resolveVerifyOptionsInto, type TotpOptions, type VerifyOptions } from '../options.js';
+import { type CheckResult, type KeyTiming, type OtpVerifier, refusalOfNonCode } from '../verifier.js';
 import { type KeyFileFormat, type LoadedKey, removeKeyFileIfVersion, removeLeftovers, writeNewKey } from './keyfile.js';
 import { withLock } from './lock.js';
 import { KeyRing } from './ring.js';
 import { isLoaded, KeySource, type ReadOutcome } from './source.js';
 import { later } from './timer.js';
-import { fileMode, isDefaultTotp, keyFileFormat, keyPath, listener } from './validate.js';
+import { fileMode, graceOption, isDefaultTotp, keyFileFormat, keyPath, listener, rotateEveryOption } from './validate.js';
 import { KeyFileWatcher } from './watch.js';
 
 export interface KeyOwnerOptions {
@@ -67,32 +57,12 @@ export interface KeyOwnerOptions {
 const OPTION_NAMES: readonly (keyof KeyOwnerOptions)[] = ['path', 'rotateEvery', 'grace', 'adopt', 'removeOnClose', 'fileMode', 'format', 'totp', 'onEvent'];
 // A scheduled rotation that failed (ENOSPC, EROFS) is retried this often, not in a loop.
 const MAX_RETRY_MS = 60_000;
-// The shortest grace that is not taken for seconds meant as milliseconds (0 turns grace off).
-const MIN_GRACE_MS = 1000;
 const NO_KEY: CheckResult = Object.freeze({ ok: false, reason: 'no-key' });
 // A look at a key file on tmpfs or a local disk takes microseconds. A busy machine can stop a
 // process for tens of ms at any moment, so one slow look proves nothing; several in a row mean a
 // filesystem that must not be waited for on the request path.
 const SLOW_LOOK_MS = 50;
 const SLOW_LOOKS = 3;
-
-function rotateEveryOption(value: unknown, periodMs: number): number {
-  const every = milliseconds(value, 'rotateEvery', 0);
-  if (every !== 0 && every < periodMs) {
-    fail(
-      `rotateEvery is in milliseconds: ${every} would rotate every ${every / 1000} s, more often than the ${periodMs / 1000} s TOTP period (did you mean ${every * 1000}?)`,
-    );
-  }
-  return every;
-}
-
-function graceOption(value: unknown, periodMs: number): number {
-  const grace = milliseconds(value, 'grace', 2 * periodMs);
-  if (grace !== 0 && grace < MIN_GRACE_MS) {
-    fail(`grace is in milliseconds: ${grace} would keep a replaced key for ${grace} ms; use 0 for none, or at least ${MIN_GRACE_MS} (did you mean ${grace * 1000}?)`);
-  }
-  return grace;
-}
 
 /** What a loaded key file and an owner's configuration disagree on, if they do. */
 function mismatch(loaded: LoadedKey, totp: ResolvedTotpOptions): string | undefined {
@@ -205,12 +175,10 @@ export class KeyOwner implements OtpVerifier {
   check(code: unknown, options?: VerifyOptions): CheckResult {
     const current = this.#keys.current;
     if (current === undefined) return NO_KEY;
-    if (code === undefined || code === null || code === '') return { ok: false, reason: 'missing', keyId: current.id };
-    if (parseCode(code, current.digits) < 0) return { ok: false, reason: 'malformed', keyId: current.id };
+    const refusal = refusalOfNonCode(code, current);
+    if (refusal !== undefined) return refusal;
     const verifyOptions = this.#verifyOptions;
-    const requested = resolveVerifyOptions(options);
-    verifyOptions.window = requested === undefined ? DEFAULT_WINDOW : resolveWindow(requested.window);
-    verifyOptions.timeMs = requested === undefined ? Date.now() : resolveTime(requested.timeMs);
+    resolveVerifyOptionsInto(verifyOptions, options);
     const result = this.#keys.match(code as string, verifyOptions) ?? this.#matchAfterLook(code as string, verifyOptions);
     return result ?? { ok: false, reason: 'invalid', keyId: this.#keys.current?.id ?? current.id };
   }

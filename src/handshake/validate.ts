@@ -3,7 +3,7 @@
 import path from 'node:path';
 
 import type { AuditListener } from '../events.js';
-import { fail, optionalFunction } from '../internal/options.js';
+import { fail, milliseconds, optionalFunction } from '../internal/options.js';
 import { type ResolvedTotpOptions, TOTP_DEFAULTS } from '../options.js';
 import { DEFAULT_FILE_MODE, type KeyFileFormat } from './keyfile.js';
 
@@ -62,3 +62,30 @@ export function keyFileFormat(value: unknown, totp: ResolvedTotpOptions): KeyFil
 export function listener(value: unknown): AuditListener | undefined {
   return optionalFunction(value as AuditListener | undefined, 'onEvent');
 }
+
+// The shortest grace that is not taken for seconds meant as milliseconds (0 turns grace off).
+const MIN_GRACE_MS = 1000;
+
+/**
+ * How often keys rotate, in milliseconds: 0 (never), or at least one TOTP period; a smaller
+ * value is taken for seconds meant as milliseconds (`rotateEvery: 3600`) and refused.
+ */
+export function rotateEveryOption(value: unknown, periodMs: number): number {
+  const every = milliseconds(value, 'rotateEvery', 0);
+  if (every !== 0 && every < periodMs) {
+    fail(
+      `rotateEvery is in milliseconds: ${every} would rotate every ${every / 1000} s, more often than the ${periodMs / 1000} s TOTP period (did you mean ${every * 1000}?)`,
+    );
+  }
+  return every;
+}
+
+/** How long a replaced key stays valid, in milliseconds: 0, or at least 1000 (default two periods). */
+export function graceOption(value: unknown, periodMs: number): number {
+  const grace = milliseconds(value, 'grace', 2 * periodMs);
+  if (grace !== 0 && grace < MIN_GRACE_MS) {
+    fail(`grace is in milliseconds: ${grace} would keep a replaced key for ${grace} ms; use 0 for none, or at least ${MIN_GRACE_MS} (did you mean ${grace * 1000}?)`);
+  }
+  return grace;
+}
+
