@@ -149,6 +149,27 @@ TOTP_ARM_SHA_TARGET inline void hmac_sha256(const uint32_t* inner, const uint32_
 
 }  // namespace
 
+// One block, for the midstates and fingerprints computed once per key.
+TOTP_ARM_SHA_TARGET void sha1_compress_arm(uint32_t* state, const uint32_t* words) {
+  uint32x4_t abcd = vld1q_u32(state);
+  uint32_t e = state[4];
+  uint32x4_t msg[1][4];
+  for (int i = 0; i < 4; ++i) msg[0][i] = vld1q_u32(words + 4 * i);
+  sha1_block<1>(&abcd, &e, msg);
+  vst1q_u32(state, abcd);
+  state[4] = e;
+}
+
+TOTP_ARM_SHA_TARGET void sha256_compress_arm(uint32_t* state, const uint32_t* words) {
+  uint32x4_t abcd = vld1q_u32(state);
+  uint32x4_t efgh = vld1q_u32(state + 4);
+  uint32x4_t msg[1][4];
+  for (int i = 0; i < 4; ++i) msg[0][i] = vld1q_u32(words + 4 * i);
+  sha256_block<1>(&abcd, &efgh, msg);
+  vst1q_u32(state, abcd);
+  vst1q_u32(state + 4, efgh);
+}
+
 bool cpu_has_arm_sha() {
 #if defined(__APPLE__)
   return true;  // every Apple arm64 CPU has the SHA1 and SHA2 instructions

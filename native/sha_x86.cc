@@ -206,6 +206,29 @@ TOTP_SHA_TARGET inline void hmac_sha256(const uint32_t* inner, const uint32_t* o
 
 }  // namespace
 
+// One block, for the midstates and fingerprints computed once per key. SHA-1 keeps its state and
+// message words lane-reversed (see above); SHA-256 takes the words in natural lane order.
+TOTP_SHA_TARGET void sha1_compress_x86(uint32_t* state, const uint32_t* words) {
+  __m128i abcd = _mm_shuffle_epi32(load(state), 0x1B);
+  __m128i e = _mm_set_epi32(static_cast<int>(state[4]), 0, 0, 0);
+  __m128i msg[1][4];
+  for (int i = 0; i < 4; ++i) msg[0][i] = _mm_shuffle_epi32(load(words + 4 * i), 0x1B);
+  sha1_block<1>(&abcd, &e, msg);
+  store(state, _mm_shuffle_epi32(abcd, 0x1B));
+  state[4] = static_cast<uint32_t>(_mm_extract_epi32(e, 3));
+}
+
+TOTP_SHA_TARGET void sha256_compress_x86(uint32_t* state, const uint32_t* words) {
+  __m128i abef, cdgh, abcd, efgh;
+  __m128i msg[1][4];
+  for (int i = 0; i < 4; ++i) msg[0][i] = load(words + 4 * i);
+  sha256_split(load(state), load(state + 4), abef, cdgh);
+  sha256_block<1>(&abef, &cdgh, msg);
+  sha256_join(abef, cdgh, abcd, efgh);
+  store(state, abcd);
+  store(state + 4, efgh);
+}
+
 bool cpu_has_x86_sha() {
   unsigned ebx = 0, ecx = 0;
 #if defined(_MSC_VER)
