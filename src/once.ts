@@ -22,7 +22,7 @@ import {
   type TotpOptions,
   type VerifyOptions,
 } from './options.js';
-import { assertSecret, retryWithBytes, type SecretKind } from './secret.js';
+import { assertSecret, retryWithBytes, secretInput, type SecretKind } from './secret.js';
 
 /** A secret as the one-shot functions take it: base32 text (as key files hold it) or raw bytes. */
 export type OtpSecret = string | Uint8Array;
@@ -92,7 +92,8 @@ function resolveTotpCall(options: TotpGenerateOptions | undefined, what: string,
   return { ...resolveTotpOptions(options), timeMs: resolveTime(options.timeMs) };
 }
 
-export function checkTotpOn(engine: Engine, secret: OtpSecret, code: string, options?: TotpCheckOptions): number | null {
+export function checkTotpOn(engine: Engine, given: OtpSecret, code: string, options?: TotpCheckOptions): number | null {
+  const secret = secretInput(given);
   const { algorithm, digits, period, epoch, timeMs } = resolveTotpCall(options, 'checkTotp', TOTP_CHECK_OPTIONS);
   const window = options === undefined ? DEFAULT_WINDOW : resolveWindow(options.window);
   const value = parseCode(code, digits);
@@ -109,7 +110,8 @@ export function checkTotpOn(engine: Engine, secret: OtpSecret, code: string, opt
 }
 
 /** generateTotp on a given engine: for tests. */
-export function generateTotpOn(engine: Engine, secret: OtpSecret, options?: TotpGenerateOptions): string {
+export function generateTotpOn(engine: Engine, given: OtpSecret, options?: TotpGenerateOptions): string {
+  const secret = secretInput(given);
   const { algorithm, digits, period, epoch, timeMs } = resolveTotpCall(options, 'generateTotp', TOTP_GENERATE_OPTIONS);
   const counter = stepAt(timeMs, period * 1000, epoch * 1000);
   if (counter < 0) fail('the time is before the epoch');
@@ -117,7 +119,8 @@ export function generateTotpOn(engine: Engine, secret: OtpSecret, options?: Totp
 }
 
 /** checkHotp on a given engine: for tests. */
-export function checkHotpOn(engine: Engine, secret: OtpSecret, code: string, counter: number, options?: HotpCheckOptions): number | null {
+export function checkHotpOn(engine: Engine, given: OtpSecret, code: string, counter: number, options?: HotpCheckOptions): number | null {
+  const secret = secretInput(given);
   const checked = optionsObject(options, 'checkHotp', HOTP_CHECK_OPTIONS);
   const { algorithm, digits } = resolveHotpOptions(checked);
   const lookAhead = resolveLookAhead(checked?.lookAhead);
@@ -136,12 +139,12 @@ export function checkHotpOn(engine: Engine, secret: OtpSecret, code: string, cou
 /** generateHotp on a given engine: for tests. */
 export function generateHotpOn(engine: Engine, secret: OtpSecret, counter: number, options?: HotpOptions): string {
   const { algorithm, digits } = resolveHotpOptions(optionsObject(options, 'generateHotp', HOTP_OPTIONS));
-  return codeOnce(engine, secret, 'HOTP', algorithm, digits, resolveCounter(counter));
+  return codeOnce(engine, secretInput(secret), 'HOTP', algorithm, digits, resolveCounter(counter));
 }
 
-function codeOnce(engine: Engine, secret: OtpSecret, kind: SecretKind, algorithm: Algorithm, digits: number, counter: number): string {
+function codeOnce(engine: Engine, secret: SecretInput, kind: SecretKind, algorithm: Algorithm, digits: number, counter: number): string {
   const id = ALGORITHM_IDS[algorithm];
-  let code = engine.codeOnce(id, secret as SecretInput, digits, counter);
+  let code = engine.codeOnce(id, secret, digits, counter);
   if (code === SECRET_REFUSED) code = retryWithBytes(secret, kind, (bytes) => engine.codeOnce(id, bytes, digits, counter));
   return String(code).padStart(digits, '0');
 }

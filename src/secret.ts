@@ -15,15 +15,23 @@ import { DEFAULT_SECRET_BYTES, MAX_SECRET_BYTES, MIN_SECRET_BYTES } from './opti
 export type SecretKind = 'TOTP' | 'HOTP';
 
 export function checkSecretLength(length: number, kind: SecretKind): void {
+  const secret = kind === 'HOTP' ? 'an HOTP secret' : 'a TOTP secret';
   if (length < MIN_SECRET_BYTES) {
-    throw new OtpError(
-      'ERR_OTP_SECRET_LENGTH',
-      `a ${kind} secret must be at least ${MIN_SECRET_BYTES} bytes (128 bits, RFC 4226 §4); this one has ${length}`,
-    );
+    throw new OtpError('ERR_OTP_SECRET_LENGTH', `${secret} must be at least ${MIN_SECRET_BYTES} bytes (128 bits, RFC 4226 §4); this one has ${length}`);
   }
   if (length > MAX_SECRET_BYTES) {
-    throw new OtpError('ERR_OTP_SECRET_LENGTH', `a ${kind} secret must be at most ${MAX_SECRET_BYTES} bytes; this one has ${length}`);
+    throw new OtpError('ERR_OTP_SECRET_LENGTH', `${secret} must be at most ${MAX_SECRET_BYTES} bytes; this one has ${length}`);
   }
+}
+
+/** `secret` when it is base32 text or bytes (of any length yet); otherwise ERR_OTP_OPTIONS. */
+export function secretInput(secret: unknown): SecretInput {
+  if (typeof secret !== 'string' && !(secret instanceof Uint8Array)) notASecret();
+  return secret as SecretInput;
+}
+
+function notASecret(): never {
+  throw new OtpError('ERR_OTP_OPTIONS', 'a secret must be base32 text or a Uint8Array');
 }
 
 /** `secret` as bytes of an allowed length: decoded from base32 text, or the Uint8Array itself. */
@@ -38,7 +46,7 @@ export function secretBytes(secret: unknown, kind: SecretKind): Uint8Array {
     }
     return bytes;
   }
-  if (!(secret instanceof Uint8Array)) throw new OtpError('ERR_OTP_OPTIONS', 'a secret must be base32 text or a Uint8Array');
+  if (!(secret instanceof Uint8Array)) notASecret();
   checkSecretLength(secret.length, kind);
   return secret;
 }
