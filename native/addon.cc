@@ -22,8 +22,8 @@
 // the checks here keep a wrong call from touching memory it should not and make it throw.
 #include <node_api.h>
 
+#include <cfloat>
 #include <chrono>
-#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -169,12 +169,19 @@ bool read_call(napi_env env, napi_callback_info info, Call* call) {
   return true;
 }
 
-// A whole number: false for fractions, NaN and infinities.
-bool whole(double number) { return std::isfinite(number) && std::floor(number) == number; }
+constexpr double kTwoTo53 = 9007199254740992.0;
+constexpr double kTwoTo63 = 9223372036854775808.0;
+
+// Whether `number` is a whole number in [min, max], for bounds within +-2^63: NaN fails the
+// comparisons, and a fraction does not survive the round trip through int64. (Not std::floor:
+// without SSE4.1 enabled for the whole addon that is a libm call, several per crossing.)
+bool whole_in(double number, double min, double max) {
+  return number >= min && number <= max && static_cast<double>(static_cast<int64_t>(number)) == number;
+}
 
 // A whole number in [min, max], or false with a RangeError.
 bool read_whole(napi_env env, double number, const char* usage, double min, double max, int64_t* out) {
-  if (!(number >= min && number <= max) || !whole(number)) {
+  if (!whole_in(number, min, max)) {
     throw_error(env, ErrorKind::kRangeError, usage);
     return false;
   }
@@ -182,22 +189,24 @@ bool read_whole(napi_env env, double number, const char* usage, double min, doub
   return true;
 }
 
-// A counter: a whole number from 0; finite values from 2^63 up count as 2^63 - 1 (no step or
-// HOTP counter a JavaScript number can hold exactly is that large).
+// A counter: a whole number from 0; finite values from 2^63 up (all whole) count as 2^63 - 1:
+// no step or HOTP counter a JavaScript number can hold exactly is that large.
 bool read_counter(napi_env env, double number, const char* usage, int64_t* out) {
-  if (!(number >= 0) || !whole(number)) {
-    throw_error(env, ErrorKind::kRangeError, usage);
-    return false;
+  if (number >= kTwoTo63 && number <= DBL_MAX) {
+    *out = INT64_MAX;
+    return true;
   }
-  *out = number >= 9223372036854775808.0 ? INT64_MAX : static_cast<int64_t>(number);
-  return true;
+  return read_whole(env, number, usage, 0, kTwoTo63, out);
 }
 
+// Whether `number` can be a handle: a whole number below 2^53. Anything else names no key.
+bool handle_number(double number) { return whole_in(number, 0, kTwoTo53 - 1); }
+
 // The live key args[kArgKey] names, or nullptr with an Error pending. A number that is not a
-// 53-bit whole number is no handle, and is refused like a stale one.
+// handle is refused like a stale one.
 StoredKey* read_key(napi_env env, const Call& call) {
   const double number = call.args[kArgKey];
-  const bool handle = number >= 0 && number < 9007199254740992.0 && whole(number);
+  const bool handle = handle_number(number);
   StoredKey* key = handle ? call.addon->arena.find(static_cast<Handle>(number)) : nullptr;
   if (key == nullptr) throw_error(env, ErrorKind::kError, "not a live key (destroyed, or not made by this addon)");
   return key;
@@ -229,23 +238,24 @@ class Secret {
   Secret(const Secret&) = delete;
   Secret& operator=(const Secret&) = delete;
 
-  // kFailed: a TypeError (or a failed Node-API call) is pending.
+  // kFailed: a TypeError (or a failed Node-API call) is pending. Text is tried first, and a
+  // typed array second, each by the call that reads it (its status says when it is not one).
   Status read(napi_env env, napi_value value) {
-    napi_valuetype type = napi_undefined;
-    if (!succeeded(env, napi_typeof(env, value, &type))) return Status::kFailed;
-    if (type == napi_string) return read_text(env, value);
-    bool typed_array = false;
-    if (type == napi_object && !succeeded(env, napi_is_typedarray(env, value, &typed_array))) return Status::kFailed;
-    napi_typedarray_type array_type = napi_int8_array;
-    void* data = nullptr;
-    if (typed_array &&
-        !succeeded(env, napi_get_typedarray_info(env, value, &array_type, &length_, &data, nullptr, nullptr))) {
+    std::size_t units = 0;
+    const napi_status text = napi_get_value_string_utf16(env, value, text_, kMaxBase32Units, &units);
+    if (text == napi_ok) return decode_text(units);
+    if (text != napi_string_expected) {
+      (void)succeeded(env, text);  // leaves the failure pending as an exception
       return Status::kFailed;
     }
-    if (!typed_array || array_type != napi_uint8_array) {
+    napi_typedarray_type array_type = napi_int8_array;
+    void* data = nullptr;
+    const napi_status bytes = napi_get_typedarray_info(env, value, &array_type, &length_, &data, nullptr, nullptr);
+    if (bytes == napi_invalid_arg || (bytes == napi_ok && array_type != napi_uint8_array)) {
       throw_error(env, ErrorKind::kTypeError, "a secret is a Uint8Array or base32 text");
       return Status::kFailed;
     }
+    if (!succeeded(env, bytes)) return Status::kFailed;
     data_ = static_cast<const uint8_t*>(data);
     return length_ >= kMinSecretBytes && length_ <= kMaxSecretBytes ? Status::kOk : Status::kRefused;
   }
@@ -254,9 +264,7 @@ class Secret {
   std::size_t length() const { return length_; }
 
  private:
-  Status read_text(napi_env env, napi_value value) {
-    std::size_t units = 0;
-    if (!succeeded(env, napi_get_value_string_utf16(env, value, text_, kMaxBase32Units, &units))) return Status::kFailed;
+  Status decode_text(std::size_t units) {
     text_units_ = units;
     // The buffer takes kMaxBase32Units - 1 units and a terminator: a full buffer may be cut short.
     if (units >= kMaxBase32Units - 1) return Status::kRefused;
@@ -412,7 +420,7 @@ napi_value DestroyKey(napi_env env, napi_callback_info info) {
   Call call;
   if (!read_call(env, info, &call)) return nullptr;
   const double number = call.args[kArgKey];
-  const bool handle = number >= 0 && number < 9007199254740992.0 && whole(number);
+  const bool handle = handle_number(number);
   return bool_result(env, handle && call.addon->arena.remove(static_cast<Handle>(number)));
 }
 

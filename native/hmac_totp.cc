@@ -28,15 +28,28 @@ void store_be(uint8_t* p, Word w) {
 template <typename Word>
 struct Family {
   using Compress = void (*)(Word*, const Word*);
+  using CompressPair = void (*)(Word*, const Word*, Word*, const Word*);
   Compress compress;
+  CompressPair compress_pair;  // two independent blocks, interleaved where the core can
   const Word* iv;
   int state_words;
   static constexpr std::size_t kBlockBytes = 16 * sizeof(Word);
 };
 
-Family<uint32_t> sha1_family() { return {active_cores().sha1_compress, kSha1Iv, 5}; }
-Family<uint32_t> sha256_family() { return {active_cores().sha256_compress, kSha256Iv, 8}; }
-Family<uint64_t> sha512_family() { return {sha512_compress_portable, kSha512Iv, 8}; }
+void sha512_compress_pair(uint64_t* a, const uint64_t* words_a, uint64_t* b, const uint64_t* words_b) {
+  sha512_compress_portable(a, words_a);
+  sha512_compress_portable(b, words_b);
+}
+
+Family<uint32_t> sha1_family() {
+  const HashCores& cores = active_cores();
+  return {cores.sha1_compress, cores.sha1_compress_pair, kSha1Iv, 5};
+}
+Family<uint32_t> sha256_family() {
+  const HashCores& cores = active_cores();
+  return {cores.sha256_compress, cores.sha256_compress_pair, kSha256Iv, 8};
+}
+Family<uint64_t> sha512_family() { return {sha512_compress_portable, sha512_compress_pair, kSha512Iv, 8}; }
 
 // A plain hash of a message given in parts (FIPS 180-4 padding), for the HMAC key of a secret
 // longer than one block (RFC 2104 §2) and for fingerprints. Everything it held is wiped.
@@ -67,11 +80,13 @@ class Hasher {
   // Writes state_words words, big-endian.
   void finish(uint8_t* digest) {
     const uint64_t bits = static_cast<uint64_t>(total_) * 8;
-    const uint8_t pad = 0x80;
-    update(&pad, 1);
-    const uint8_t zero = 0;
-    while (used_ != kBlock - 2 * sizeof(Word)) update(&zero, 1);
-    std::memset(block_ + used_, 0, 2 * sizeof(Word) - 8);
+    constexpr std::size_t kLength = 2 * sizeof(Word);  // the length field; its high half stays 0 here
+    block_[used_++] = 0x80;
+    if (used_ > kBlock - kLength) {
+      std::memset(block_ + used_, 0, kBlock - used_);
+      absorb();
+    }
+    std::memset(block_ + used_, 0, kBlock - 8 - used_);
     store_be<uint64_t>(block_ + kBlock - 8, bits);
     absorb();
     for (int i = 0; i < f_.state_words; ++i) store_be<Word>(digest + i * sizeof(Word), state_[i]);
@@ -106,21 +121,24 @@ void init_midstates(const Family<Word>& f, const uint8_t* secret, std::size_t le
   } else if (len > 0) {  // an empty secret may come as a null pointer: memcpy(dst, nullptr, 0) is UB
     std::memcpy(block, secret, len);
   }
-  Word words[16];
+  Word inner_words[16], outer_words[16];
   Word ipad = 0, opad = 0;
   for (std::size_t i = 0; i < sizeof(Word); ++i) {
     ipad = static_cast<Word>((ipad << 8) | 0x36);
     opad = static_cast<Word>((opad << 8) | 0x5c);
   }
-  for (int i = 0; i < 16; ++i) words[i] = load_be<Word>(block + i * sizeof(Word)) ^ ipad;
+  for (int i = 0; i < 16; ++i) {
+    const Word word = load_be<Word>(block + i * sizeof(Word));
+    inner_words[i] = word ^ ipad;
+    outer_words[i] = word ^ opad;
+  }
   std::memcpy(inner, f.iv, sizeof(Word) * f.state_words);
-  f.compress(inner, words);
-  for (int i = 0; i < 16; ++i) words[i] = load_be<Word>(block + i * sizeof(Word)) ^ opad;
   std::memcpy(outer, f.iv, sizeof(Word) * f.state_words);
-  f.compress(outer, words);
+  f.compress_pair(inner, inner_words, outer, outer_words);
 
   secure_wipe(block, sizeof block);
-  secure_wipe(words, sizeof words);
+  secure_wipe(inner_words, sizeof inner_words);
+  secure_wipe(outer_words, sizeof outer_words);
 }
 
 // RFC 4226 §5.3 dynamic truncation, read from a digest given as big-endian 32-bit words (byte i

@@ -20,11 +20,16 @@ using HmacCounters = void (*)(const uint32_t* inner, const uint32_t* outer, cons
 
 // state <- the compression of one 64-byte block (16 big-endian words, already in host order).
 using Compress32 = void (*)(uint32_t* state, const uint32_t* words);
+// The same for two independent states and blocks at once (a key's two HMAC midstates): the SHA
+// instructions have room for two streams, so two cost little more than one.
+using Compress32Pair = void (*)(uint32_t* a, const uint32_t* words_a, uint32_t* b, const uint32_t* words_b);
 
 // Portable C++: the reference every accelerated path is tested against.
 void sha1_compress_portable(uint32_t state[5], const uint32_t words[16]);
 void sha256_compress_portable(uint32_t state[8], const uint32_t words[16]);
 void sha512_compress_portable(uint64_t state[8], const uint64_t words[16]);
+void sha1_compress_pair_portable(uint32_t* a, const uint32_t* words_a, uint32_t* b, const uint32_t* words_b);
+void sha256_compress_pair_portable(uint32_t* a, const uint32_t* words_a, uint32_t* b, const uint32_t* words_b);
 void hmac_sha1_portable(const uint32_t* inner, const uint32_t* outer, const uint64_t* counters, int count,
                         uint32_t (*digests)[8]);
 void hmac_sha256_portable(const uint32_t* inner, const uint32_t* outer, const uint64_t* counters, int count,
@@ -35,6 +40,8 @@ void hmac_sha256_portable(const uint32_t* inner, const uint32_t* outer, const ui
 bool cpu_has_x86_sha();  // SHA-NI plus the SSSE3/SSE4.1 the cores also use
 void sha1_compress_x86(uint32_t* state, const uint32_t* words);
 void sha256_compress_x86(uint32_t* state, const uint32_t* words);
+void sha1_compress_pair_x86(uint32_t* a, const uint32_t* words_a, uint32_t* b, const uint32_t* words_b);
+void sha256_compress_pair_x86(uint32_t* a, const uint32_t* words_a, uint32_t* b, const uint32_t* words_b);
 void hmac_sha1_x86(const uint32_t* inner, const uint32_t* outer, const uint64_t* counters, int count,
                    uint32_t (*digests)[8]);
 void hmac_sha256_x86(const uint32_t* inner, const uint32_t* outer, const uint64_t* counters, int count,
@@ -46,6 +53,8 @@ void hmac_sha256_x86(const uint32_t* inner, const uint32_t* outer, const uint64_
 bool cpu_has_arm_sha();  // ARMv8 SHA1 and SHA2 extensions
 void sha1_compress_arm(uint32_t* state, const uint32_t* words);
 void sha256_compress_arm(uint32_t* state, const uint32_t* words);
+void sha1_compress_pair_arm(uint32_t* a, const uint32_t* words_a, uint32_t* b, const uint32_t* words_b);
+void sha256_compress_pair_arm(uint32_t* a, const uint32_t* words_a, uint32_t* b, const uint32_t* words_b);
 void hmac_sha1_arm(const uint32_t* inner, const uint32_t* outer, const uint64_t* counters, int count,
                    uint32_t (*digests)[8]);
 void hmac_sha256_arm(const uint32_t* inner, const uint32_t* outer, const uint64_t* counters, int count,
@@ -58,6 +67,8 @@ struct HashCores {
   HmacCounters hmac_sha256;
   Compress32 sha1_compress;
   Compress32 sha256_compress;
+  Compress32Pair sha1_compress_pair;
+  Compress32Pair sha256_compress_pair;
   const char* name;  // "sha-ni", "armv8" or "portable": reported by the addon (SHA-1 and SHA-256)
 };
 

@@ -53,10 +53,27 @@ export interface HotpCheckOptions extends HotpOptions {
   lookAhead?: number;
 }
 
-const TOTP_CHECK_OPTIONS = ['algorithm', 'digits', 'period', 'epoch', 'window', 'timeMs'];
-const TOTP_GENERATE_OPTIONS = ['algorithm', 'digits', 'period', 'epoch', 'timeMs'];
+const TOTP_CHECK_OPTIONS: ReadonlySet<string> = new Set(['algorithm', 'digits', 'period', 'epoch', 'window', 'timeMs']);
+const TOTP_GENERATE_OPTIONS: ReadonlySet<string> = new Set(['algorithm', 'digits', 'period', 'epoch', 'timeMs']);
 const HOTP_OPTIONS = ['algorithm', 'digits'];
 const HOTP_CHECK_OPTIONS = ['algorithm', 'digits', 'lookAhead'];
+
+/**
+ * The TOTP parameters of a one-shot call's options, which must be an object of known option
+ * names. Allocates nothing when they set none of the key's parameters (the usual call gives
+ * only timeMs or window): a one-shot verification is a few hundred nanoseconds, and an options
+ * object copied and frozen on every call would be a tenth of it.
+ */
+function totpParameters(options: object, what: string, known: ReadonlySet<string>): ResolvedTotpOptions {
+  if (options === null || typeof options !== 'object') fail(`${what} options must be an object`);
+  for (const name in options) {
+    if (!known.has(name)) optionsObject(options, what, [...known]); // throws, naming it and the nearest
+  }
+  const { algorithm, digits, period, epoch } = options as TotpOptions;
+  return algorithm === undefined && digits === undefined && period === undefined && epoch === undefined
+    ? TOTP_DEFAULTS
+    : resolveTotpOptions(options as TotpOptions);
+}
 
 /** The algorithm and digits of HOTP options (the TOTP table of defaults, whose checks they share). */
 export function resolveHotpOptions(options: HotpOptions | undefined): { algorithm: Algorithm; digits: 6 | 7 | 8 } {
@@ -81,21 +98,19 @@ export function resolveLookAhead(lookAhead: unknown): number {
 }
 
 /** checkTotp on a given engine: for tests that run both engines in one process. */
-/** A one-shot TOTP call's parameters: the key's, and when (default now). */
-interface TotpCall extends ResolvedTotpOptions {
-  timeMs: number;
-}
-
-function resolveTotpCall(options: TotpGenerateOptions | undefined, what: string, known: readonly string[]): TotpCall {
-  if (options === undefined) return { ...TOTP_DEFAULTS, timeMs: Date.now() };
-  optionsObject(options, what, known);
-  return { ...resolveTotpOptions(options), timeMs: resolveTime(options.timeMs) };
-}
-
 export function checkTotpOn(engine: Engine, given: OtpSecret, code: string, options?: TotpCheckOptions): number | null {
   const secret = secretInput(given);
-  const { algorithm, digits, period, epoch, timeMs } = resolveTotpCall(options, 'checkTotp', TOTP_CHECK_OPTIONS);
-  const window = options === undefined ? DEFAULT_WINDOW : resolveWindow(options.window);
+  let parameters = TOTP_DEFAULTS;
+  let window = DEFAULT_WINDOW;
+  let timeMs: number;
+  if (options === undefined) {
+    timeMs = Date.now();
+  } else {
+    parameters = totpParameters(options, 'checkTotp', TOTP_CHECK_OPTIONS);
+    window = resolveWindow(options.window);
+    timeMs = resolveTime(options.timeMs);
+  }
+  const { algorithm, digits, period, epoch } = parameters;
   const value = parseCode(code, digits);
   // A bad code is a refusal, not an error; a bad secret is an error whatever the code.
   if (value < 0 || timeMs < epoch * 1000) {
@@ -112,8 +127,8 @@ export function checkTotpOn(engine: Engine, given: OtpSecret, code: string, opti
 /** generateTotp on a given engine: for tests. */
 export function generateTotpOn(engine: Engine, given: OtpSecret, options?: TotpGenerateOptions): string {
   const secret = secretInput(given);
-  const { algorithm, digits, period, epoch, timeMs } = resolveTotpCall(options, 'generateTotp', TOTP_GENERATE_OPTIONS);
-  const counter = stepAt(timeMs, period * 1000, epoch * 1000);
+  const { algorithm, digits, period, epoch } = options === undefined ? TOTP_DEFAULTS : totpParameters(options, 'generateTotp', TOTP_GENERATE_OPTIONS);
+  const counter = stepAt(resolveTime(options?.timeMs), period * 1000, epoch * 1000);
   if (counter < 0) fail('the time is before the epoch');
   return codeOnce(engine, secret, 'TOTP', algorithm, digits, counter);
 }
