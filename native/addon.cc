@@ -92,6 +92,18 @@ struct Addon {
   int holders = 0;
 };
 
+// Tells V8 how much memory the arena maps, so that it counts the keys' native state when it
+// decides to collect: a program that drops keys without destroy() gets them collected (and their
+// chunks given back) as its arena grows, not only when the JavaScript heap does. Called after
+// every add and remove; it calls into V8 only when a chunk was mapped or given back.
+void report_arena(napi_env env, Addon* addon, std::size_t mapped_before) {
+  const std::size_t mapped = addon->arena.mapped_bytes();
+  if (mapped == mapped_before) return;
+  int64_t total = 0;
+  // The adjustment only steers the garbage collector: a failure is not worth an exception.
+  (void)napi_adjust_external_memory(env, static_cast<int64_t>(mapped) - static_cast<int64_t>(mapped_before), &total);
+}
+
 void release(Addon* addon) {
   if (--addon->holders > 0) return;
   totp::secure_wipe(&addon->block, sizeof addon->block);
@@ -158,11 +170,12 @@ struct Call {
   const double* args = nullptr;
 };
 
-bool read_call(napi_env env, napi_callback_info info, Call* call) {
-  std::size_t argc = 1;
+// `with_argument`: whether the function takes its JavaScript argument (the others read none).
+bool read_call(napi_env env, napi_callback_info info, Call* call, bool with_argument = false) {
+  std::size_t argc = with_argument ? 1 : 0;
   napi_value argv[1] = {nullptr};
   void* data = nullptr;
-  if (!succeeded(env, napi_get_cb_info(env, info, &argc, argv, nullptr, &data))) return false;
+  if (!succeeded(env, napi_get_cb_info(env, info, &argc, with_argument ? argv : nullptr, nullptr, &data))) return false;
   call->addon = static_cast<Addon*>(data);
   call->argument = argv[0];  // undefined when the call had none (Node-API fills missing arguments)
   call->args = call->addon->block.args;
@@ -306,7 +319,7 @@ napi_value CreateKey(napi_env env, napi_callback_info info) {
   Call call;
   Algorithm algorithm;
   uint32_t digits = 0;
-  if (!read_call(env, info, &call) || !read_parameters(env, call, kUsage, &algorithm, &digits)) return nullptr;
+  if (!read_call(env, info, &call, true) || !read_parameters(env, call, kUsage, &algorithm, &digits)) return nullptr;
   Secret secret;
   switch (secret.read(env, call.argument)) {
     case Secret::Status::kFailed:
@@ -319,15 +332,19 @@ napi_value CreateKey(napi_env env, napi_callback_info info) {
   KeyState state;
   totp::init_key_state(&state, algorithm, secret.data(), secret.length(), digits);
   const uint32_t id = totp::fingerprint(secret.data(), secret.length());
+  const std::size_t mapped = call.addon->arena.mapped_bytes();
   const Handle handle = call.addon->arena.add(state, secret.data(), secret.length());
   totp::wipe_key_state(&state);
+  report_arena(env, call.addon, mapped);
   if (handle == totp::kNoHandle) {
     throw_error(env, ErrorKind::kError, "createKey: out of memory for keys");
     return nullptr;
   }
   napi_value out = nullptr;
   if (!succeeded(env, napi_create_double(env, static_cast<double>(handle), &out))) {
+    const std::size_t before_remove = call.addon->arena.mapped_bytes();
     call.addon->arena.remove(handle);
+    report_arena(env, call.addon, before_remove);
     return nullptr;
   }
   call.addon->block.scratch[kFingerprintSlot] = static_cast<int32_t>(id);
@@ -421,7 +438,10 @@ napi_value DestroyKey(napi_env env, napi_callback_info info) {
   if (!read_call(env, info, &call)) return nullptr;
   const double number = call.args[kArgKey];
   const bool handle = handle_number(number);
-  return bool_result(env, handle && call.addon->arena.remove(static_cast<Handle>(number)));
+  const std::size_t mapped = call.addon->arena.mapped_bytes();
+  const bool removed = handle && call.addon->arena.remove(static_cast<Handle>(number));
+  report_arena(env, call.addon, mapped);
+  return bool_result(env, removed);
 }
 
 // arenaStats() -> { liveKeys, chunks, bytes }: for the tests and scripts/memory.mjs.
@@ -471,7 +491,7 @@ template <typename Compute>
 napi_value one_shot(napi_env env, napi_callback_info info, const char* usage, int max_span, Compute compute) {
   Call call;
   Search search;
-  if (!read_call(env, info, &call) || !read_search(env, call, max_span, usage, &search)) return nullptr;
+  if (!read_call(env, info, &call, true) || !read_search(env, call, max_span, usage, &search)) return nullptr;
   TransientKey key;
   bool refused = false;
   if (!read_transient(env, call, usage, &key, &refused)) return nullptr;
@@ -528,7 +548,7 @@ napi_value Cpu(napi_env env, napi_callback_info) {
 // useCpuExtensions(allow: boolean): tests run every vector with and without them.
 napi_value UseCpuExtensions(napi_env env, napi_callback_info info) {
   Call call;
-  if (!read_call(env, info, &call)) return nullptr;
+  if (!read_call(env, info, &call, true)) return nullptr;
   bool allow = false;
   const napi_status status = napi_get_value_bool(env, call.argument, &allow);
   if (status == napi_boolean_expected) {

@@ -44,8 +44,6 @@ export class TotpKey extends OtpKey {
   /** Unix time in seconds at which step 0 starts. */
   readonly epoch: number;
 
-  readonly #periodMs: number;
-  readonly #epochMs: number;
   // After each engine call, the candidate codes it wrote (slot order 0, -1, +1, ...) are copied
   // here: slots [0, #known) hold the codes of counter #cachedCounter, and later checks in the same
   // step compare against them without calling the engine. Made on the first check, as large as
@@ -63,8 +61,6 @@ export class TotpKey extends OtpKey {
     super(engine, secret, options.algorithm, options.digits, 'TOTP');
     this.period = options.period;
     this.epoch = options.epoch;
-    this.#periodMs = options.period * 1000;
-    this.#epochMs = options.epoch * 1000;
   }
 
   /** A key from a base32 secret (RFC 4648; any case; spaces and '=' padding are ignored). */
@@ -134,7 +130,7 @@ export class TotpKey extends OtpKey {
     const value = parseCode(code, this.digits);
     // Before the key's epoch there is no step, so no code is valid: a clock set back, or a key
     // made to start later, refuses codes rather than throwing on a request path.
-    if (value < 0 || timeMs < this.#epochMs) return null;
+    if (value < 0 || timeMs < this.epoch * 1000) return null;
     const counter = this.#counterAt(timeMs);
     const slots = 2 * window + 1;
     if (counter === this.#cachedCounter) {
@@ -181,7 +177,7 @@ export class TotpKey extends OtpKey {
   }
 
   #counterAt(timeMs: number): number {
-    const counter = stepAt(timeMs, this.#periodMs, this.#epochMs);
+    const counter = stepAt(timeMs, this.period * 1000, this.epoch * 1000);
     if (counter < 0) throw new OtpError('ERR_OTP_OPTIONS', 'the time is before the key\'s epoch');
     return counter;
   }

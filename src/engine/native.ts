@@ -150,11 +150,14 @@ function nativeEngineOf(addon: Addon): NativeEngine {
   const { args } = addon;
   // args, by role (native/addon.cc kArgCounter ..): a search's counter, code and window or
   // look-ahead, then the key's handle, or the algorithm and digits of a key made for the call.
-  const search = (counter: number, code: number, span: number, key: number, digits: number): void => {
+  const search = (counter: number, code: number, span: number, key: number): void => {
     args[0] = counter;
     args[1] = code;
     args[2] = span;
     args[3] = key;
+  };
+  const once = (counter: number, code: number, span: number, algorithm: number, digits: number): void => {
+    search(counter, code, span, algorithm);
     args[4] = digits;
   };
   const handle = (key: KeyHandle): number => key as unknown as number;
@@ -162,20 +165,20 @@ function nativeEngineOf(addon: Addon): NativeEngine {
     name: 'native',
     scratch: addon.scratch,
     createKey(algorithm, secret, digits) {
-      search(0, 0, 0, algorithm, digits);
+      once(0, 0, 0, algorithm, digits);
       const key = addon.createKey(secret);
       return key === SECRET_REFUSED ? SECRET_REFUSED : (key as unknown as KeyHandle);
     },
     findCode(key, counter, code, window) {
-      search(counter, code, window, handle(key), 0);
+      search(counter, code, window, handle(key));
       return addon.findCode();
     },
     findCounter(key, counter, code, lookAhead) {
-      search(counter, code, lookAhead, handle(key), 0);
+      search(counter, code, lookAhead, handle(key));
       return addon.findCounter();
     },
     codeAt(key, counter) {
-      search(counter, 0, 0, handle(key), 0);
+      search(counter, 0, 0, handle(key));
       return addon.codeAt();
     },
     secretOf(key) {
@@ -187,15 +190,15 @@ function nativeEngineOf(addon: Addon): NativeEngine {
       return addon.destroyKey();
     },
     findCodeOnce(algorithm, secret, digits, counter, code, window) {
-      search(counter, code, window, algorithm, digits);
+      once(counter, code, window, algorithm, digits);
       return addon.findCodeOnce(secret);
     },
     findCounterOnce(algorithm, secret, digits, counter, code, lookAhead) {
-      search(counter, code, lookAhead, algorithm, digits);
+      once(counter, code, lookAhead, algorithm, digits);
       return addon.findCounterOnce(secret);
     },
     codeOnce(algorithm, secret, digits, counter) {
-      search(counter, 0, 0, algorithm, digits);
+      once(counter, 0, 0, algorithm, digits);
       return addon.codeOnce(secret);
     },
     cpu: () => addon.cpu(),
