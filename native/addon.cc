@@ -132,7 +132,9 @@ uint64_t random_mask(const void* salt) {
 
 enum class ErrorKind { kError, kTypeError, kRangeError };
 
-// Throws unless an exception is pending already (the first one says what went wrong).
+// Throws unless an exception is pending already (the first one says what went wrong). If even
+// the throw fails (no memory left), the call returns undefined, which every caller in src/
+// reads as no match: comparisons are written to fail closed.
 void throw_error(napi_env env, ErrorKind kind, const char* message) {
   bool pending = false;
   if (napi_is_exception_pending(env, &pending) == napi_ok && pending) return;

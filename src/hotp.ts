@@ -77,7 +77,7 @@ export class HotpKey extends OtpKey {
     const value = parseCode(code, this.digits);
     if (value < 0) return null;
     const found = this.engine.findCounter(handle, start, value, lookAhead);
-    return found < 0 ? null : start + found;
+    return found >= 0 ? start + found : null; // fails closed on anything but a match
   }
 
   /** Keeps the secret out of console.log and util.inspect. */

@@ -144,7 +144,8 @@ export class TotpKey extends OtpKey {
     }
     const engine = this.engine;
     const slot = engine.findCode(handle, counter, value, window);
-    const written = slot < 0 ? slots : slot + 1;
+    if (!(slot >= -1)) return null; // no answer at all (a failed call): nothing cached, nothing accepted
+    const written = slot >= 0 ? slot + 1 : slots;
     let codes = this.#codes;
     if (codes === null || codes.length < written) codes = this.#codes = new Array<number>(slots > 3 ? slots : 3).fill(NO_CODE);
     // Copied and cleared: the scratch array is shared by every key of this engine.
@@ -155,7 +156,7 @@ export class TotpKey extends OtpKey {
     }
     this.#cachedCounter = counter;
     this.#known = written;
-    return slot < 0 ? null : (SLOT_DELTAS[slot] as number);
+    return slot >= 0 ? (SLOT_DELTAS[slot] as number) : null;
   }
 
   /** Wipes the secret and the engine's copy of it; every later call throws ERR_OTP_DESTROYED. */

@@ -121,7 +121,7 @@ export function checkTotpOn(engine: Engine, given: OtpSecret, code: string, opti
   const id = ALGORITHM_IDS[algorithm];
   let slot = engine.findCodeOnce(id, secret, digits, counter, value, window);
   if (slot === SECRET_REFUSED) slot = retryWithBytes(secret, 'TOTP', (bytes) => engine.findCodeOnce(id, bytes, digits, counter, value, window));
-  return slot < 0 ? null : (SLOT_DELTAS[slot] as number);
+  return slot >= 0 ? (SLOT_DELTAS[slot] as number) : null; // fails closed on anything but a match
 }
 
 /** generateTotp on a given engine: for tests. */
@@ -148,7 +148,7 @@ export function checkHotpOn(engine: Engine, given: OtpSecret, code: string, coun
   const id = ALGORITHM_IDS[algorithm];
   let found = engine.findCounterOnce(id, secret, digits, start, value, lookAhead);
   if (found === SECRET_REFUSED) found = retryWithBytes(secret, 'HOTP', (bytes) => engine.findCounterOnce(id, bytes, digits, start, value, lookAhead));
-  return found < 0 ? null : start + found;
+  return found >= 0 ? start + found : null; // fails closed on anything but a match
 }
 
 /** generateHotp on a given engine: for tests. */

@@ -204,3 +204,17 @@ describe('TotpKey and the engine', () => {
     expect(out.end).toBe(0);
   });
 });
+
+describe('failing closed', () => {
+  it('accepts nothing, and caches nothing, when an engine call gives no answer (a native throw that itself failed)', () => {
+    for (const { engine } of engineCases) {
+      const silent = { ...engine, findCode: () => undefined as unknown as number, findCounter: () => undefined as unknown as number };
+      const key = keyOn(silent, new Uint8Array(20).fill(3));
+      for (const code of ['000000', key.generate(T), '123456']) {
+        expect(key.check(code, { timeMs: T })).toBeNull();
+        expect(key.check(code, { timeMs: T })).toBeNull(); // and not from a cache of zeros
+      }
+      key.destroy();
+    }
+  });
+});
