@@ -28,8 +28,9 @@ let construct: (secret: Uint8Array | string, options: ResolvedTotpOptions, engin
  * Verification is synchronous and allocation-free once a key has verified a code: the codes of
  * the window around the current step are computed once per step (in the native addon when it is
  * loaded) and then compared as integers, so time does not depend on how many digits of a wrong
- * code are right. Call destroy() when done with a key: it wipes the secret at once (a key left to
- * the garbage collector is wiped later, src/engine/lifetime.ts says when).
+ * code are right. Call destroy() when done with a key: it wipes the secret at once. A key left to
+ * the garbage collector is wiped too, once it and the keys created in the same synchronous run of
+ * JavaScript (at most 31 others) have all been collected.
  *
  * @example
  * ```ts

@@ -18,7 +18,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -61,6 +60,13 @@ void fuzz_arena(Reader& in) {
   totp::KeyState state;
   std::memset(&state, 0, sizeof state);
   std::map<totp::Handle, Issued> issued;  // plain arena's handles
+  std::map<uint64_t, std::size_t> live_in_chunk;  // chunk index -> live keys in it (plain arena)
+  std::size_t live = 0;
+  const auto chunk_of = [](totp::Handle plain_handle) { return (plain_handle & 0xffffff) / totp::KeyArena::kSlotsPerChunk; };
+  const auto gone = [&](totp::Handle plain_handle) {
+    if (--live_in_chunk[chunk_of(plain_handle)] == 0) live_in_chunk.erase(chunk_of(plain_handle));
+    --live;
+  };
   std::map<totp::Handle, totp::Handle> twin;  // plain handle -> the masked arena's handle for that key
   std::vector<totp::Handle> order;
   uint8_t secret[300];
@@ -81,11 +87,14 @@ void fuzz_arena(Reader& in) {
       issued[a] = Issued{std::vector<uint8_t>(secret, secret + length), true};
       twin[a] = b;
       order.push_back(a);
+      ++live_in_chunk[chunk_of(a)];
+      ++live;
     } else if (op == 1 && !order.empty()) {  // remove an issued key, live or not
       const totp::Handle a = order[in.byte() % order.size()];
       Issued& key = issued[a];
       const bool removed = plain.remove(a);
       if (removed != key.live || masked.remove(twin[a]) != key.live) fail("remove answered wrong", removed, key.live);
+      if (key.live) gone(a);
       key.live = false;
     } else if (op == 2) {  // a number from the input as a handle: names a key only if issued and live
       const totp::Handle forged = in.u64() >> (in.byte() % 64);
@@ -97,6 +106,7 @@ void fuzz_arena(Reader& in) {
         if (live) {
           found->second.live = false;
           masked.remove(twin[forged]);
+          gone(forged);
         }
       }
     } else if (!order.empty()) {  // look up an issued key in both arenas
@@ -114,16 +124,9 @@ void fuzz_arena(Reader& in) {
       }
     }
     // Counts: live keys, and chunks = those holding a live key plus at most one spare.
-    std::set<uint64_t> chunks;
-    std::size_t live = 0;
-    for (const auto& [handle, key] : issued) {
-      if (!key.live) continue;
-      ++live;
-      chunks.insert((handle & 0xffffff) / totp::KeyArena::kSlotsPerChunk);
-    }
     if (plain.live_keys() != live || masked.live_keys() != live) fail("live key count", plain.live_keys(), live);
-    if (plain.mapped_chunks() < chunks.size() || plain.mapped_chunks() > chunks.size() + 1) {
-      fail("mapped chunks", plain.mapped_chunks(), chunks.size());
+    if (plain.mapped_chunks() < live_in_chunk.size() || plain.mapped_chunks() > live_in_chunk.size() + 1) {
+      fail("mapped chunks", plain.mapped_chunks(), live_in_chunk.size());
     }
   }
   totp::wipe_key_state(&state);
