@@ -6,14 +6,16 @@
 // Why module functions taking a handle: the functions are made once per environment, so every
 // key goes through the same call target (V8 keeps the call site in TotpKey#check monomorphic
 // with any number of keys), and creating a key makes no JavaScript object at all, where the
-// per-key functions with finalizers this addon used to return cost ~48 us to make (measured here).
+// per-key functions with finalizers this addon used to return cost tens of microseconds to make
+// and an External with a finalizer about two (bench/crossing/run.mjs times the alternatives).
 // Each call checks its handle (key_arena.cc: a mask, a bounds check, a generation compare).
 //
 // How numbers get here: through `args`, a Float64Array over this environment's CallBlock, which
 // the TypeScript side (src/engine/native.ts) fills right before calling a function that takes
 // no JavaScript argument but the secret, if any. Node-API reads each argument with a checked call
-// of its own; measured here, a call with four number arguments costs ~30 ns and the same call
-// with none, after four typed-array stores, ~15 ns, which is a tenth of a cold verification.
+// of its own; measured by bench/crossing/run.mjs, a call with four number arguments costs about
+// half as much again as the same call with none after four typed-array stores (e.g. 39 against
+// 26 ns), a tenth of a cold verification.
 // Results come back as the return value, or in `scratch` (the window's codes, a fingerprint).
 // Every number read from `args` is checked here as an argument would be (a whole number in
 // range; NaN, infinities and fractions refused), so the block is no way around the checks.
@@ -79,11 +81,11 @@ struct CallBlock {
 
 // Returned instead of a handle, slot or code when a secret is not one the addon takes: base32
 // text it does not decode, or a length outside kMinSecretBytes..kMaxSecretBytes. The TypeScript
-// layer then finds the precise error (src/key.ts secretBytes).
+// layer then finds the precise error (src/secret.ts secretBytes).
 constexpr int32_t kSecretRefused = -2;
 
-// One per environment (the main thread, each worker): its keys and its scratch memory. Freed
-// when both of its holders are gone: the environment (instance data) and the scratch
+// One per environment (the main thread, each worker): its keys and its exchange memory. Freed
+// when both of its holders are gone: the environment (instance data) and the CallBlock's
 // ArrayBuffer, which may outlive the environment's teardown by a little.
 struct Addon {
   explicit Addon(uint64_t mask) : arena(mask) {}
@@ -598,7 +600,7 @@ napi_value Init(napi_env env, napi_value exports) {
       env, addon,
       [](napi_env, void* data, void*) {
         auto* held = static_cast<Addon*>(data);
-        held->arena.clear();  // wipes every key left, now rather than when the scratch buffer goes
+        held->arena.clear();  // wipes every key left now, not when the CallBlock buffer goes
         release(held);
       },
       nullptr);
