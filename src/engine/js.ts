@@ -26,11 +26,13 @@ import {
 const HASHES = ['sha1', 'sha256', 'sha512'] as const;
 const MODULI = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000];
 
+// The 8-byte counter message, shared: codes are computed synchronously, one at a time.
+const counterBytes = Buffer.alloc(8);
+
 class JsKey {
   secret: Buffer | null;
   readonly #hash: string;
   readonly #modulus: number;
-  readonly #counterBytes = Buffer.alloc(8);
 
   constructor(algorithm: AlgorithmId, secret: Uint8Array, digits: number) {
     // A buffer of its own: Buffer.from would place a small secret in Node's shared 8 KiB pool,
@@ -42,10 +44,9 @@ class JsKey {
   }
 
   codeAt(counter: number): number {
-    const bytes = this.#counterBytes;
-    bytes.writeUInt32BE(Math.floor(counter / 0x1_0000_0000), 0);
-    bytes.writeUInt32BE(counter >>> 0, 4);
-    const digest = createHmac(this.#hash, this.secret as Buffer).update(bytes).digest();
+    counterBytes.writeUInt32BE(Math.floor(counter / 0x1_0000_0000), 0);
+    counterBytes.writeUInt32BE(counter >>> 0, 4);
+    const digest = createHmac(this.#hash, this.secret as Buffer).update(counterBytes).digest();
     // RFC 4226 §5.3 dynamic truncation.
     const offset = (digest[digest.length - 1] as number) & 0x0f;
     const code = (digest.readUInt32BE(offset) & 0x7fffffff) % this.#modulus;
