@@ -2,8 +2,9 @@
 //
 // Each call is one crossing into the engine, which builds the key state, computes, and wipes
 // everything it held before returning; base32 text is decoded by the addon itself, so no decoded
-// copy of the secret is made in JavaScript (src/secret.ts has the exception: text the addon
-// refuses is decoded here, to give its error, and wiped). Nothing is cached: for many checks
+// copy of the secret is made in JavaScript. The exceptions (src/secret.ts): text the addon refuses
+// is decoded here, to give its error, and a secret that comes with a malformed code (which never
+// reaches the engine) is checked the same way; both copies are wiped. Nothing is cached: for many checks
 // with one secret, a TotpKey is cheaper per check (its codes are cached for the current step).
 import { engine as defaultEngine } from './engine/index.js';
 import { type Engine, MAX_LOOK_AHEAD, SECRET_REFUSED, type SecretInput, SLOT_DELTAS } from './engine/types.js';
