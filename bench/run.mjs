@@ -155,7 +155,7 @@ async function main() {
   }
 
   const cases = selected.map((c) => {
-    const base = { id: c.id, suite: c.suite, impl: c.impl, op: c.op, k: c.k };
+    const base = { id: c.id, suite: c.suite, impl: c.impl, op: c.op, k: c.k, ...(c.twin ? { twin: c.twin } : {}) };
     if (skipped.has(c.id)) return { ...base, skipped: skipped.get(c.id) };
     const rs = rounds.get(c.id);
     const medians = rs.map((r) => r.medianNs);

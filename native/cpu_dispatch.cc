@@ -7,11 +7,17 @@
 namespace totp {
 namespace {
 
-constexpr HashCores kPortable = {hmac_sha1_portable, hmac_sha256_portable, "portable"};
+constexpr HashCores kPortable = {hmac_sha1_portable,          hmac_sha256_portable,          sha1_compress_portable,
+                                 sha256_compress_portable,    sha1_compress_pair_portable,   sha256_compress_pair_portable,
+                                 "portable"};
 #if defined(TOTP_HAVE_X86_SHA)
-constexpr HashCores kAccelerated = {hmac_sha1_x86, hmac_sha256_x86, "sha-ni"};
+constexpr HashCores kAccelerated = {hmac_sha1_x86,          hmac_sha256_x86,          sha1_compress_x86,
+                                    sha256_compress_x86,    sha1_compress_pair_x86,   sha256_compress_pair_x86,
+                                    "sha-ni"};
 #elif defined(TOTP_HAVE_ARM_SHA)
-constexpr HashCores kAccelerated = {hmac_sha1_arm, hmac_sha256_arm, "armv8"};
+constexpr HashCores kAccelerated = {hmac_sha1_arm,          hmac_sha256_arm,          sha1_compress_arm,
+                                    sha256_compress_arm,    sha1_compress_pair_arm,   sha256_compress_pair_arm,
+                                    "armv8"};
 #endif
 
 bool detect() {

@@ -22,48 +22,92 @@ void store_be(uint8_t* p, Word w) {
 }
 
 // One hash family: SHA-1 and SHA-256 work on 64-byte blocks of 32-bit words, SHA-512 on
-// 128-byte blocks of 64-bit words. `state_words` is how many words the digest has.
+// 128-byte blocks of 64-bit words. `state_words` is how many words the digest has. `compress` is
+// the active core's (SHA instructions where the CPU has them): a key's midstates and fingerprint
+// cost a few compressions, which is most of what creating a key costs.
 template <typename Word>
 struct Family {
   using Compress = void (*)(Word*, const Word*);
+  using CompressPair = void (*)(Word*, const Word*, Word*, const Word*);
   Compress compress;
+  CompressPair compress_pair;  // two independent blocks, interleaved where the core can
   const Word* iv;
   int state_words;
   static constexpr std::size_t kBlockBytes = 16 * sizeof(Word);
 };
 
-// A plain hash of a whole message. HMAC needs it only for keys longer than one block (RFC 2104
-// §2), at key creation, so it favours clarity over speed.
-template <typename Word>
-void hash_message(const Family<Word>& f, const uint8_t* data, std::size_t len, uint8_t* digest) {
-  constexpr std::size_t kBlock = Family<Word>::kBlockBytes;
-  Word state[8];
-  Word words[16];
-  uint8_t tail[2 * kBlock];
-  std::memcpy(state, f.iv, sizeof(Word) * f.state_words);
-
-  std::size_t done = 0;
-  for (; len - done >= kBlock; done += kBlock) {
-    for (int i = 0; i < 16; ++i) words[i] = load_be<Word>(data + done + i * sizeof(Word));
-    f.compress(state, words);
-  }
-  // Padding: 0x80, zeros, then the bit length in the last 2*sizeof(Word) bytes of a block.
-  const std::size_t rest = len - done;
-  const std::size_t tail_len = rest + 1 + 2 * sizeof(Word) <= kBlock ? kBlock : 2 * kBlock;
-  std::memset(tail, 0, sizeof tail);
-  std::memcpy(tail, data + done, rest);
-  tail[rest] = 0x80;
-  store_be<uint64_t>(tail + tail_len - 8, static_cast<uint64_t>(len) * 8);
-  for (std::size_t off = 0; off < tail_len; off += kBlock) {
-    for (int i = 0; i < 16; ++i) words[i] = load_be<Word>(tail + off + i * sizeof(Word));
-    f.compress(state, words);
-  }
-  for (int i = 0; i < f.state_words; ++i) store_be<Word>(digest + i * sizeof(Word), state[i]);
-
-  secure_wipe(state, sizeof state);
-  secure_wipe(words, sizeof words);
-  secure_wipe(tail, sizeof tail);
+void sha512_compress_pair(uint64_t* a, const uint64_t* words_a, uint64_t* b, const uint64_t* words_b) {
+  sha512_compress_portable(a, words_a);
+  sha512_compress_portable(b, words_b);
 }
+
+Family<uint32_t> sha1_family() {
+  const HashCores& cores = active_cores();
+  return {cores.sha1_compress, cores.sha1_compress_pair, kSha1Iv, 5};
+}
+Family<uint32_t> sha256_family() {
+  const HashCores& cores = active_cores();
+  return {cores.sha256_compress, cores.sha256_compress_pair, kSha256Iv, 8};
+}
+Family<uint64_t> sha512_family() { return {sha512_compress_portable, sha512_compress_pair, kSha512Iv, 8}; }
+
+// A plain hash of a message given in parts (FIPS 180-4 padding), for the HMAC key of a secret
+// longer than one block (RFC 2104 §2) and for fingerprints. Everything it held is wiped.
+template <typename Word>
+class Hasher {
+ public:
+  explicit Hasher(const Family<Word>& f) : f_(f) { std::memcpy(state_, f.iv, sizeof(Word) * f.state_words); }
+  ~Hasher() {
+    secure_wipe(state_, sizeof state_);
+    secure_wipe(block_, sizeof block_);
+    secure_wipe(words_, sizeof words_);
+  }
+  Hasher(const Hasher&) = delete;
+  Hasher& operator=(const Hasher&) = delete;
+
+  void update(const uint8_t* data, std::size_t len) {
+    total_ += len;
+    while (len > 0) {  // data may be a null pointer when len is 0 (an empty secret)
+      const std::size_t take = len < kBlock - used_ ? len : kBlock - used_;
+      std::memcpy(block_ + used_, data, take);
+      used_ += take;
+      data += take;
+      len -= take;
+      if (used_ == kBlock) absorb();
+    }
+  }
+
+  // Writes state_words words, big-endian.
+  void finish(uint8_t* digest) {
+    const uint64_t bits = static_cast<uint64_t>(total_) * 8;
+    constexpr std::size_t kLength = 2 * sizeof(Word);  // the length field; its high half stays 0 here
+    block_[used_++] = 0x80;
+    if (used_ > kBlock - kLength) {
+      std::memset(block_ + used_, 0, kBlock - used_);
+      absorb();
+    }
+    std::memset(block_ + used_, 0, kBlock - 8 - used_);
+    store_be<uint64_t>(block_ + kBlock - 8, bits);
+    absorb();
+    for (int i = 0; i < f_.state_words; ++i) store_be<Word>(digest + i * sizeof(Word), state_[i]);
+  }
+
+ private:
+  static constexpr std::size_t kBlock = Family<Word>::kBlockBytes;
+
+  void absorb() {
+    for (int i = 0; i < 16; ++i) words_[i] = load_be<Word>(block_ + i * sizeof(Word));
+    f_.compress(state_, words_);
+    used_ = 0;
+  }
+
+  const Family<Word> f_;
+  Word state_[8];
+  Word words_[16];
+  uint8_t block_[kBlock];
+  std::size_t used_ = 0;
+  std::size_t total_ = 0;
+};
 
 // The two midstates: the hash state after absorbing K ^ ipad and after absorbing K ^ opad.
 template <typename Word>
@@ -71,35 +115,44 @@ void init_midstates(const Family<Word>& f, const uint8_t* secret, std::size_t le
   constexpr std::size_t kBlock = Family<Word>::kBlockBytes;
   uint8_t block[kBlock] = {};
   if (len > kBlock) {
-    hash_message(f, secret, len, block);
+    Hasher<Word> hasher(f);
+    hasher.update(secret, len);
+    hasher.finish(block);
   } else if (len > 0) {  // an empty secret may come as a null pointer: memcpy(dst, nullptr, 0) is UB
     std::memcpy(block, secret, len);
   }
-  Word words[16];
+  Word inner_words[16], outer_words[16];
   Word ipad = 0, opad = 0;
   for (std::size_t i = 0; i < sizeof(Word); ++i) {
     ipad = static_cast<Word>((ipad << 8) | 0x36);
     opad = static_cast<Word>((opad << 8) | 0x5c);
   }
-  for (int i = 0; i < 16; ++i) words[i] = load_be<Word>(block + i * sizeof(Word)) ^ ipad;
+  for (int i = 0; i < 16; ++i) {
+    const Word word = load_be<Word>(block + i * sizeof(Word));
+    inner_words[i] = word ^ ipad;
+    outer_words[i] = word ^ opad;
+  }
   std::memcpy(inner, f.iv, sizeof(Word) * f.state_words);
-  f.compress(inner, words);
-  for (int i = 0; i < 16; ++i) words[i] = load_be<Word>(block + i * sizeof(Word)) ^ opad;
   std::memcpy(outer, f.iv, sizeof(Word) * f.state_words);
-  f.compress(outer, words);
+  f.compress_pair(inner, inner_words, outer, outer_words);
 
   secure_wipe(block, sizeof block);
-  secure_wipe(words, sizeof words);
+  secure_wipe(inner_words, sizeof inner_words);
+  secure_wipe(outer_words, sizeof outer_words);
 }
 
-// RFC 4226 §5.3 dynamic truncation: the low nibble of the last digest byte picks 4 bytes, whose
-// low 31 bits are reduced modulo 10^digits. The digest buffer is 64-byte aligned so the
-// secret-dependent index stays inside one cache line.
-uint32_t truncate(const uint8_t* digest, std::size_t digest_len, uint32_t digits) {
-  const std::size_t offset = digest[digest_len - 1] & 0x0f;
-  const uint32_t binary = (static_cast<uint32_t>(digest[offset] & 0x7f) << 24) |
-                          (static_cast<uint32_t>(digest[offset + 1]) << 16) |
-                          (static_cast<uint32_t>(digest[offset + 2]) << 8) | digest[offset + 3];
+// RFC 4226 §5.3 dynamic truncation, read from a digest given as big-endian 32-bit words (byte i
+// of the digest is bits 31-8*(i%4) .. 24-8*(i%4) of word i/4): the low nibble of the last byte
+// picks an offset, the 4 bytes there (spanning at most two words) lose their top bit, and the
+// rest is reduced modulo 10^digits. Shifts by a variable amount take constant time on the CPUs
+// the addon runs on, and the secret-dependent word index stays inside the digest's cache line.
+uint32_t truncate(const uint32_t* words, int digest_words, uint32_t digits) {
+  const uint32_t offset = words[digest_words - 1] & 0x0f;
+  const uint32_t first = words[offset / 4];
+  const uint32_t second = words[offset / 4 + 1];  // offset <= 15: at most word 4, inside every digest
+  const uint32_t shift = 8 * (offset % 4);
+  // (second >> 32) would be undefined for shift 0: shift by 31 then 1 instead.
+  const uint32_t binary = ((first << shift) | ((second >> (31 - shift)) >> 1)) & 0x7fffffff;
   // A remainder by a constant compiles to a multiply and shifts, which take the same time for
   // every value, unlike a hardware divide; hence one case per supported length.
   switch (digits) {
@@ -116,22 +169,16 @@ uint32_t truncate(const uint8_t* digest, std::size_t digest_len, uint32_t digits
 void codes32(const KeyState& key, const uint64_t* counters, uint32_t* codes, int count) {
   const HashCores& cores = active_cores();
   const bool sha1 = key.algorithm == Algorithm::kSha1;
-  const int digest_words = sha1 ? 5 : 8;
   alignas(64) uint32_t digests[kMaxBatch][8];
-  alignas(64) uint8_t digest[32];
   (sha1 ? cores.hmac_sha1 : cores.hmac_sha256)(key.w32.inner, key.w32.outer, counters, count, digests);
-  for (int i = 0; i < count; ++i) {
-    for (int w = 0; w < digest_words; ++w) store_be<uint32_t>(digest + 4 * w, digests[i][w]);
-    codes[i] = truncate(digest, 4 * digest_words, key.digits);
-  }
+  for (int i = 0; i < count; ++i) codes[i] = truncate(digests[i], sha1 ? 5 : 8, key.digits);
   secure_wipe(digests, sizeof digests);
-  secure_wipe(digest, sizeof digest);
 }
 
 uint32_t code64(const KeyState& key, uint64_t counter) {
   alignas(64) uint64_t state[8];
   alignas(64) uint64_t block[16] = {};
-  alignas(64) uint8_t digest[64];
+  alignas(64) uint32_t words[16];
   std::memcpy(state, key.w64.inner, sizeof state);
   block[0] = counter;
   block[1] = 0x8000000000000000ull;
@@ -142,11 +189,14 @@ uint32_t code64(const KeyState& key, uint64_t counter) {
   block[15] = (128 + 64) * 8;
   std::memcpy(state, key.w64.outer, sizeof state);
   sha512_compress_portable(state, block);
-  for (int w = 0; w < 8; ++w) store_be<uint64_t>(digest + 8 * w, state[w]);
-  const uint32_t code = truncate(digest, 64, key.digits);
+  for (int w = 0; w < 8; ++w) {
+    words[2 * w] = static_cast<uint32_t>(state[w] >> 32);
+    words[2 * w + 1] = static_cast<uint32_t>(state[w]);
+  }
+  const uint32_t code = truncate(words, 16, key.digits);
   secure_wipe(state, sizeof state);
   secure_wipe(block, sizeof block);
-  secure_wipe(digest, sizeof digest);
+  secure_wipe(words, sizeof words);
   return code;
 }
 
@@ -165,6 +215,73 @@ inline uint32_t equal_bit(uint32_t a, uint32_t b) {
   return 1u ^ ((diff | (0u - diff)) >> 31);
 }
 
+// Where the candidates of a search come from. A TOTP window visits the steps counter + 0, -1, +1,
+// -2, +2, ... (a step before 0 has no code); an HOTP look-ahead visits counter + 0, 1, 2, ...
+// Unsigned arithmetic: the counter may be INT64_MAX (Node-API saturates larger finite numbers),
+// and counter + distance must not be a signed overflow.
+struct SymmetricSteps {
+  int64_t counter;
+  bool at(int slot, uint64_t* step) const {
+    const int distance = (slot + 1) / 2;
+    if (slot % 2 == 1) {
+      if (counter < distance) return false;
+      *step = static_cast<uint64_t>(counter - distance);
+    } else {
+      *step = static_cast<uint64_t>(counter) + static_cast<uint64_t>(distance);
+    }
+    return true;
+  }
+};
+
+struct ForwardCounters {
+  int64_t counter;
+  bool at(int slot, uint64_t* step) const {
+    *step = static_cast<uint64_t>(counter) + static_cast<uint64_t>(slot);
+    return true;
+  }
+};
+
+// Computes the candidates of slots [begin, end) in one batch (at most kMaxBatch), writing each
+// slot's code (kNoCode where there is no step), and returns the first slot whose code is `code`,
+// or -1. Every candidate of the batch is compared, without an early exit.
+template <typename Slots>
+int fill_slots(const KeyState& key, const Slots& slots_of, uint32_t code, int begin, int end, int32_t* candidates) {
+  uint64_t counters[kMaxBatch];
+  int slots[kMaxBatch];
+  int count = 0;
+  for (int slot = begin; slot < end; ++slot) {
+    if (!slots_of.at(slot, &counters[count])) {
+      candidates[slot] = kNoCode;
+      continue;
+    }
+    slots[count++] = slot;
+  }
+  uint32_t codes[kMaxBatch];
+  if (count > 0) codes_for(key, counters, codes, count);
+  int found = -1;
+  for (int i = count - 1; i >= 0; --i) {
+    candidates[slots[i]] = static_cast<int32_t>(codes[i]);
+    // Branching on the outcome is safe: which slot matched, if any, is what we return.
+    if (equal_bit(codes[i], code)) found = slots[i];
+  }
+  secure_wipe(codes, sizeof codes);
+  return found;
+}
+
+// Batches chosen by measurement (SHA-NI, this repository's bench): a valid code is usually the
+// first candidate, so SHA-1 computes it alone (~75 ns) and only then the next pair together
+// (~90 ns). A SHA-256 batch of three costs ~140 ns against ~120 ns for one, so it computes the
+// first three at once. Farther candidates go in pairs.
+template <typename Slots>
+int search(const KeyState& key, const Slots& slots_of, uint32_t code, int total, int32_t* candidates) {
+  const int first = key.algorithm == Algorithm::kSha256 && total >= 3 ? 3 : 1;
+  int found = fill_slots(key, slots_of, code, 0, first, candidates);
+  for (int begin = first; found < 0 && begin < total; begin += 2) {
+    found = fill_slots(key, slots_of, code, begin, begin + 2 < total ? begin + 2 : total, candidates);
+  }
+  return found;
+}
+
 }  // namespace
 
 bool init_key_state(KeyState* key, Algorithm algorithm, const uint8_t* secret, std::size_t secret_len,
@@ -175,16 +292,13 @@ bool init_key_state(KeyState* key, Algorithm algorithm, const uint8_t* secret, s
   key->digits = digits;
   switch (algorithm) {
     case Algorithm::kSha1:
-      init_midstates<uint32_t>({sha1_compress_portable, kSha1Iv, 5}, secret, secret_len, key->w32.inner,
-                               key->w32.outer);
+      init_midstates<uint32_t>(sha1_family(), secret, secret_len, key->w32.inner, key->w32.outer);
       return true;
     case Algorithm::kSha256:
-      init_midstates<uint32_t>({sha256_compress_portable, kSha256Iv, 8}, secret, secret_len, key->w32.inner,
-                               key->w32.outer);
+      init_midstates<uint32_t>(sha256_family(), secret, secret_len, key->w32.inner, key->w32.outer);
       return true;
     case Algorithm::kSha512:
-      init_midstates<uint64_t>({sha512_compress_portable, kSha512Iv, 8}, secret, secret_len, key->w64.inner,
-                               key->w64.outer);
+      init_midstates<uint64_t>(sha512_family(), secret, secret_len, key->w64.inner, key->w64.outer);
       return true;
   }
   wipe_key_state(key);
@@ -199,52 +313,25 @@ uint32_t code_at(const KeyState& key, uint64_t counter) {
   return code;
 }
 
-namespace {
-
-// Computes the candidates of slots [begin, end) in one batch (at most kMaxBatch), writing each
-// slot's code (kNoCode for a step before 0), and returns the first slot whose code is `code`,
-// or -1. Every candidate of the batch is compared, without an early exit.
-int fill_slots(const KeyState& key, int64_t counter, uint32_t code, int begin, int end, int32_t* candidates) {
-  uint64_t counters[kMaxBatch];
-  int slots[kMaxBatch];
-  int count = 0;
-  for (int slot = begin; slot < end; ++slot) {
-    const int distance = (slot + 1) / 2;
-    if (slot % 2 == 1 && counter < distance) {
-      candidates[slot] = kNoCode;
-      continue;
-    }
-    // Unsigned: the counter may be INT64_MAX (Node-API saturates larger finite numbers), and
-    // counter + distance must not be a signed overflow.
-    counters[count] = slot % 2 == 1 ? static_cast<uint64_t>(counter - distance)
-                                    : static_cast<uint64_t>(counter) + static_cast<uint64_t>(distance);
-    slots[count++] = slot;
-  }
-  uint32_t codes[kMaxBatch];
-  if (count > 0) codes_for(key, counters, codes, count);
-  int found = -1;
-  for (int i = count - 1; i >= 0; --i) {
-    candidates[slots[i]] = static_cast<int32_t>(codes[i]);
-    // Branching on the outcome is safe: which slot matched, if any, is what we return.
-    if (equal_bit(codes[i], code)) found = slots[i];
-  }
-  return found;
+int find_code(const KeyState& key, int64_t counter, uint32_t code, int window, int32_t* candidates) {
+  return search(key, SymmetricSteps{counter}, code, 2 * window + 1, candidates);
 }
 
-}  // namespace
+int find_counter(const KeyState& key, int64_t counter, uint32_t code, int look_ahead, int32_t* candidates) {
+  return search(key, ForwardCounters{counter}, code, look_ahead + 1, candidates);
+}
 
-int find_code(const KeyState& key, int64_t counter, uint32_t code, int window, int32_t* candidates) {
-  // Batches chosen by measurement (SHA-NI, this repository's bench): a valid code is usually
-  // current, so SHA-1 computes the current step alone (~75 ns) and only then the -1/+1 pair
-  // together (~90 ns). A SHA-256 batch of three costs ~140 ns against ~120 ns for one, so it
-  // computes the whole first window at once. Farther steps go in pairs.
-  const int total = 2 * window + 1;
-  const int first = key.algorithm == Algorithm::kSha256 && total >= 3 ? 3 : 1;
-  int found = fill_slots(key, counter, code, 0, first, candidates);
-  for (int begin = first; found < 0 && begin < total; begin += 2) {
-    found = fill_slots(key, counter, code, begin, begin + 2, candidates);
-  }
-  return found;
+uint32_t fingerprint(const uint8_t* secret, std::size_t secret_len) {
+  static const char kDomain[] = "totp-handshake key id";  // hashed with its terminating NUL
+  alignas(64) uint8_t digest[32];
+  const Family<uint32_t> f = sha256_family();
+  Hasher<uint32_t> hasher(f);
+  hasher.update(reinterpret_cast<const uint8_t*>(kDomain), sizeof kDomain);
+  hasher.update(secret, secret_len);
+  hasher.finish(digest);
+  const uint32_t id = load_be<uint32_t>(digest);
+  secure_wipe(digest, sizeof digest);
+  return id;
 }
 
 }  // namespace totp

@@ -147,7 +147,59 @@ TOTP_ARM_SHA_TARGET inline void hmac_sha256(const uint32_t* inner, const uint32_
   }
 }
 
+// One block per stream, for the midstates and fingerprints computed once per key.
+template <int N>
+TOTP_ARM_SHA_TARGET inline void sha1_compress_n(uint32_t* const* states, const uint32_t* const* words) {
+  uint32x4_t abcd[N], msg[N][4];
+  uint32_t e[N];
+  for (int n = 0; n < N; ++n) {
+    abcd[n] = vld1q_u32(states[n]);
+    e[n] = states[n][4];
+    for (int i = 0; i < 4; ++i) msg[n][i] = vld1q_u32(words[n] + 4 * i);
+  }
+  sha1_block<N>(abcd, e, msg);
+  for (int n = 0; n < N; ++n) {
+    vst1q_u32(states[n], abcd[n]);
+    states[n][4] = e[n];
+  }
+}
+
+template <int N>
+TOTP_ARM_SHA_TARGET inline void sha256_compress_n(uint32_t* const* states, const uint32_t* const* words) {
+  uint32x4_t abcd[N], efgh[N], msg[N][4];
+  for (int n = 0; n < N; ++n) {
+    abcd[n] = vld1q_u32(states[n]);
+    efgh[n] = vld1q_u32(states[n] + 4);
+    for (int i = 0; i < 4; ++i) msg[n][i] = vld1q_u32(words[n] + 4 * i);
+  }
+  sha256_block<N>(abcd, efgh, msg);
+  for (int n = 0; n < N; ++n) {
+    vst1q_u32(states[n], abcd[n]);
+    vst1q_u32(states[n] + 4, efgh[n]);
+  }
+}
+
 }  // namespace
+
+TOTP_ARM_SHA_TARGET void sha1_compress_arm(uint32_t* state, const uint32_t* words) { sha1_compress_n<1>(&state, &words); }
+
+TOTP_ARM_SHA_TARGET void sha256_compress_arm(uint32_t* state, const uint32_t* words) {
+  sha256_compress_n<1>(&state, &words);
+}
+
+TOTP_ARM_SHA_TARGET void sha1_compress_pair_arm(uint32_t* a, const uint32_t* words_a, uint32_t* b,
+                                                const uint32_t* words_b) {
+  uint32_t* states[2] = {a, b};
+  const uint32_t* words[2] = {words_a, words_b};
+  sha1_compress_n<2>(states, words);
+}
+
+TOTP_ARM_SHA_TARGET void sha256_compress_pair_arm(uint32_t* a, const uint32_t* words_a, uint32_t* b,
+                                                  const uint32_t* words_b) {
+  uint32_t* states[2] = {a, b};
+  const uint32_t* words[2] = {words_a, words_b};
+  sha256_compress_n<2>(states, words);
+}
 
 bool cpu_has_arm_sha() {
 #if defined(__APPLE__)

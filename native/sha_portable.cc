@@ -182,6 +182,16 @@ void hmac_counters_portable(Compress32Fn compress, int state_words, const uint32
 
 }  // namespace
 
+void sha1_compress_pair_portable(uint32_t* a, const uint32_t* words_a, uint32_t* b, const uint32_t* words_b) {
+  sha1_compress_portable(a, words_a);
+  sha1_compress_portable(b, words_b);
+}
+
+void sha256_compress_pair_portable(uint32_t* a, const uint32_t* words_a, uint32_t* b, const uint32_t* words_b) {
+  sha256_compress_portable(a, words_a);
+  sha256_compress_portable(b, words_b);
+}
+
 void hmac_sha1_portable(const uint32_t* inner, const uint32_t* outer, const uint64_t* counters, int count,
                         uint32_t (*digests)[8]) {
   hmac_counters_portable(sha1_compress_portable, 5, inner, outer, counters, count, digests);

@@ -147,6 +147,14 @@ TOTP_SHA_TARGET inline void sha256_join(__m128i abef, __m128i cdgh, __m128i& abc
   efgh = _mm_alignr_epi8(dchg, feba, 8);
 }
 
+// The split state, written out as the eight state words A..H.
+TOTP_SHA_TARGET inline void sha256_store(uint32_t* out, __m128i abef, __m128i cdgh) {
+  __m128i abcd, efgh;
+  sha256_join(abef, cdgh, abcd, efgh);
+  store(out, abcd);
+  store(out + 4, efgh);
+}
+
 // One block for each stream, on the split state.
 template <int N>
 TOTP_SHA_TARGET inline void sha256_block(__m128i* abef, __m128i* cdgh, const __m128i (*words)[4]) {
@@ -196,15 +204,59 @@ TOTP_SHA_TARGET inline void hmac_sha256(const uint32_t* inner, const uint32_t* o
     sha256_split(load(outer), load(outer + 4), abef[n], cdgh[n]);
   }
   sha256_block<N>(abef, cdgh, msg);
+  for (int n = 0; n < N; ++n) sha256_store(digests[n], abef[n], cdgh[n]);
+}
+
+// One block per stream, for the midstates and fingerprints computed once per key. SHA-1 keeps
+// its state and message words lane-reversed (see above); SHA-256 takes the words in natural lane
+// order.
+template <int N>
+TOTP_SHA_TARGET inline void sha1_compress_n(uint32_t* const* states, const uint32_t* const* words) {
+  __m128i abcd[N], e[N], msg[N][4];
   for (int n = 0; n < N; ++n) {
-    __m128i abcd, efgh;
-    sha256_join(abef[n], cdgh[n], abcd, efgh);
-    store(digests[n], abcd);
-    store(digests[n] + 4, efgh);
+    abcd[n] = _mm_shuffle_epi32(load(states[n]), 0x1B);
+    e[n] = _mm_set_epi32(static_cast<int>(states[n][4]), 0, 0, 0);
+    for (int i = 0; i < 4; ++i) msg[n][i] = _mm_shuffle_epi32(load(words[n] + 4 * i), 0x1B);
+  }
+  sha1_block<N>(abcd, e, msg);
+  for (int n = 0; n < N; ++n) {
+    store(states[n], _mm_shuffle_epi32(abcd[n], 0x1B));
+    states[n][4] = static_cast<uint32_t>(_mm_extract_epi32(e[n], 3));
   }
 }
 
+template <int N>
+TOTP_SHA_TARGET inline void sha256_compress_n(uint32_t* const* states, const uint32_t* const* words) {
+  __m128i abef[N], cdgh[N], msg[N][4];
+  for (int n = 0; n < N; ++n) {
+    for (int i = 0; i < 4; ++i) msg[n][i] = load(words[n] + 4 * i);
+    sha256_split(load(states[n]), load(states[n] + 4), abef[n], cdgh[n]);
+  }
+  sha256_block<N>(abef, cdgh, msg);
+  for (int n = 0; n < N; ++n) sha256_store(states[n], abef[n], cdgh[n]);
+}
+
 }  // namespace
+
+TOTP_SHA_TARGET void sha1_compress_x86(uint32_t* state, const uint32_t* words) {
+  sha1_compress_n<1>(&state, &words);
+}
+
+TOTP_SHA_TARGET void sha256_compress_x86(uint32_t* state, const uint32_t* words) {
+  sha256_compress_n<1>(&state, &words);
+}
+
+TOTP_SHA_TARGET void sha1_compress_pair_x86(uint32_t* a, const uint32_t* words_a, uint32_t* b, const uint32_t* words_b) {
+  uint32_t* states[2] = {a, b};
+  const uint32_t* words[2] = {words_a, words_b};
+  sha1_compress_n<2>(states, words);
+}
+
+TOTP_SHA_TARGET void sha256_compress_pair_x86(uint32_t* a, const uint32_t* words_a, uint32_t* b, const uint32_t* words_b) {
+  uint32_t* states[2] = {a, b};
+  const uint32_t* words[2] = {words_a, words_b};
+  sha256_compress_n<2>(states, words);
+}
 
 bool cpu_has_x86_sha() {
   unsigned ebx = 0, ecx = 0;

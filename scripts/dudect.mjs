@@ -19,23 +19,26 @@
 //
 // Modes: native cold (each call in a new time step: the addon computes the window's codes and
 // compares them in C++), native warm (same step: the TypeScript step cache compares integers),
-// js cold (node:crypto engine) and js warm. A control runs a deliberately leaky compare (a
+// js cold (node:crypto engine) and js warm, and the one-shot verifyTotp on each engine (no key:
+// the secret as base32 text on every call, compared in C++ or in the js engine). A control runs a deliberately leaky compare (a
 // character loop that exits at the first wrong digit) through the same harness: it must show a
 // large |t|, which shows the harness can see a difference of a few nanoseconds.
 //
-//   node --expose-gc scripts/dudect.mjs [--samples N] [--batch N] [--modes native-cold,native-warm,js-cold,js-warm,control]
+//   node --expose-gc scripts/dudect.mjs [--samples N] [--batch N] [--modes native-cold,native-warm,native-once,js-cold,js-warm,js-once,control]
 //
 // A bench script, not a CI test: timing on shared machines is noisy, the figures are for a person.
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 
 import { jsEngine, nativeEngine } from '../dist/engine/index.js';
+import { encodeBase32 } from '../dist/base32.js';
 import { createKeyOnEngine } from '../dist/key.js';
+import { checkTotpOn } from '../dist/once.js';
 
 const { values } = parseArgs({
   options: {
     samples: { type: 'string', default: '2000000' },
-    modes: { type: 'string', default: 'native-cold,native-warm,js-cold,js-warm,control' },
+    modes: { type: 'string', default: 'native-cold,native-warm,native-once,js-cold,js-warm,js-once,control' },
     batch: { type: 'string', default: '16' },
   },
 });
@@ -149,8 +152,13 @@ function leakyVerify(expectedFor) {
   };
 }
 
+const secretText = encodeBase32(secret);
+const oneShot = (engine) => engine && { cold: true, verify: (code, options) => checkTotpOn(engine, secretText, code, options) !== null };
+
 const modes = {
   'native-cold': () => nativeEngine && { cold: true, key: createKeyOnEngine(nativeEngine, secret) },
+  'native-once': () => oneShot(nativeEngine),
+  'js-once': () => oneShot(jsEngine),
   'native-warm': () => nativeEngine && { cold: false, key: createKeyOnEngine(nativeEngine, secret) },
   'js-cold': () => ({ cold: true, key: createKeyOnEngine(jsEngine, secret) }),
   'js-warm': () => ({ cold: false, key: createKeyOnEngine(jsEngine, secret) }),

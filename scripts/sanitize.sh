@@ -13,9 +13,10 @@
 #             info: 0 errors and 0 bytes definitely (or possibly) lost, with only Node's own noise
 #             suppressed (scripts/valgrind/node.supp); then a control run that memcheck must flag
 #             inside the addon, proving its code is instrumented and nothing of it suppressed.
-#   fuzz      native/test/fuzz_totp.cc with clang's libFuzzer, ASan and UBSan: the saved
-#             regressions first, then FUZZ_SECONDS (default 120) of fuzzing, then the line
-#             coverage of native/ that the corpus reaches (llvm-cov).
+#   fuzz      native/test/fuzz_totp.cc (the codes, against OpenSSL) and fuzz_arena.cc (the key
+#             arena and base32 decoder, against models) with clang's libFuzzer, ASan and UBSan:
+#             each target's saved regressions first, then FUZZ_SECONDS (default 120) of fuzzing
+#             shared between them, then the line coverage of native/ that the corpora reach.
 #
 # Usage: bash scripts/sanitize.sh [asan] [valgrind] [fuzz]   (no argument: all three)
 # Env:   FUZZ_SECONDS (120), VALGRIND_SCALE (1: workload of native-heavy.mjs), KEEP_SCRATCH=1.
@@ -92,7 +93,7 @@ if want asan; then
     console.log(`asan: loaded ${process.argv[1]} (${engineInfo.cpu.sha1} cores)`);' "$addon"
   echo "asan: $asan_hooks ASan and $ubsan_hooks UBSan hooks in the addon"
   suite=(test/vectors.test.ts test/equivalence.test.ts test/bad-input.test.ts test/base32.test.ts test/uri.test.ts
-    test/key.test.ts test/fuzz-core.test.ts test/native-boundary.test.ts)
+    test/key.test.ts test/once.test.ts test/fuzz-core.test.ts test/native-boundary.test.ts)
   status=0
   node node_modules/vitest/vitest.mjs run "${suite[@]}" 2>&1 | tee "$scratch/asan/vitest.log" || status=$?
   unset LD_PRELOAD ASAN_OPTIONS UBSAN_OPTIONS TOTP_HANDSHAKE_PREBUILD TOTP_HANDSHAKE_BACKEND
@@ -148,47 +149,63 @@ if want fuzz; then
   command -v clang++ >/dev/null || die "clang++ is not installed (apt-get install -y clang libclang-rt-14-dev llvm)"
   llvm_cov=$(command -v llvm-cov || command -v llvm-cov-14) || die "llvm-cov is not installed (apt-get install -y llvm)"
   llvm_profdata=$(command -v llvm-profdata || command -v llvm-profdata-14) || die "llvm-profdata is not installed (apt-get install -y llvm)"
-  echo "== fuzz: building native/test/fuzz_totp.cc (libFuzzer, ASan, UBSan)"
-  fuzz_sources=(native/test/fuzz_totp.cc native/hmac_totp.cc native/cpu_dispatch.cc native/sha_portable.cc native/sha_x86.cc native/sha_arm.cc)
-  clang++ -std=c++17 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-    -Wall -Wextra -Werror "${fuzz_sources[@]}" -lcrypto -o "$scratch/fuzz_totp" 2>"$scratch/fuzz-build.log" || {
-    cat "$scratch/fuzz-build.log" >&2
-    die "fuzz: the target did not build (needs clang, libclang-rt-14-dev and libssl-dev)"
-  }
-  echo "fuzz: replaying native/test/fuzz_regressions/"
-  "$scratch/fuzz_totp" native/test/fuzz_regressions/* >"$scratch/fuzz-regressions.log" 2>&1 || {
-    cat "$scratch/fuzz-regressions.log" >&2
-    die "fuzz: a saved regression fails again"
-  }
-  regressions=$(grep -c '^Executed ' "$scratch/fuzz-regressions.log")
-  mkdir -p "$scratch/corpus"
-  echo "fuzz: ${fuzz_seconds} s of fuzzing"
-  "$scratch/fuzz_totp" -max_total_time="$fuzz_seconds" -max_len=300 -use_value_profile=1 -print_final_stats=1 \
-    -artifact_prefix="$scratch/" "$scratch/corpus" >"$scratch/fuzz.log" 2>&1 || {
-    tail -40 "$scratch/fuzz.log" >&2
-    die "fuzz: a failing input was found; reproduce with: $scratch/fuzz_totp $scratch/crash-*"
-  }
-  runs=$(grep -oP 'stat::number_of_executed_units: *\K[0-9]+' "$scratch/fuzz.log")
-  rate=$(grep -oP 'stat::average_exec_per_sec: *\K[0-9]+' "$scratch/fuzz.log")
-  corpus=$(find "$scratch/corpus" -type f | wc -l)
-  seed=$(grep -oP 'INFO: Seed: \K[0-9]+' "$scratch/fuzz.log")
-  cov=$(grep -oP 'cov: \K[0-9]+' "$scratch/fuzz.log" | tail -1)
-  echo "fuzz: $runs executions ($rate/s), $corpus corpus inputs, $cov coverage points, seed $seed, 0 failures"
+  # Two targets: fuzz_totp (the HMAC/HOTP/TOTP computations against OpenSSL) and fuzz_arena (the
+  # key arena and the base32 decoder against models); each replays its saved regressions, then
+  # gets half of FUZZ_SECONDS.
+  core_sources=(native/base32.cc native/key_arena.cc native/hmac_totp.cc native/cpu_dispatch.cc native/sha_portable.cc
+    native/sha_x86.cc native/sha_arm.cc)
+  targets=(totp arena)
+  per_target=$((fuzz_seconds / ${#targets[@]}))
+  fuzz_summary=()
+  for target in "${targets[@]}"; do
+    echo "== fuzz: building native/test/fuzz_${target}.cc (libFuzzer, ASan, UBSan)"
+    clang++ -std=c++17 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+      -Wall -Wextra -Werror "native/test/fuzz_${target}.cc" "${core_sources[@]}" -lcrypto -o "$scratch/fuzz_${target}" \
+      2>"$scratch/fuzz-build.log" || {
+      cat "$scratch/fuzz-build.log" >&2
+      die "fuzz: the ${target} target did not build (needs clang, libclang-rt-14-dev and libssl-dev)"
+    }
+    echo "fuzz: replaying native/test/fuzz_regressions/${target}/"
+    "$scratch/fuzz_${target}" "native/test/fuzz_regressions/${target}"/* >"$scratch/fuzz-${target}-regressions.log" 2>&1 || {
+      cat "$scratch/fuzz-${target}-regressions.log" >&2
+      die "fuzz: a saved ${target} regression fails again"
+    }
+    regressions=$(grep -c '^Executed ' "$scratch/fuzz-${target}-regressions.log")
+    mkdir -p "$scratch/corpus-${target}"
+    echo "fuzz: ${per_target} s of fuzzing ${target}"
+    max_len=300  # fuzz_totp: a 16-byte header and secrets up to 284 bytes, past every block size
+    [ "$target" = arena ] && max_len=3000  # fuzz_arena: sequences of operations, long text
+    "$scratch/fuzz_${target}" -max_total_time="$per_target" -max_len="$max_len" -use_value_profile=1 -print_final_stats=1 \
+      -artifact_prefix="$scratch/${target}-" "$scratch/corpus-${target}" >"$scratch/fuzz-${target}.log" 2>&1 || {
+      tail -40 "$scratch/fuzz-${target}.log" >&2
+      die "fuzz: a failing input was found; reproduce with: $scratch/fuzz_${target} $scratch/${target}-crash-*"
+    }
+    runs=$(grep -oP 'stat::number_of_executed_units: *\K[0-9]+' "$scratch/fuzz-${target}.log")
+    rate=$(grep -oP 'stat::average_exec_per_sec: *\K[0-9]+' "$scratch/fuzz-${target}.log")
+    corpus=$(find "$scratch/corpus-${target}" -type f | wc -l)
+    seed=$(grep -oP 'INFO: Seed: \K[0-9]+' "$scratch/fuzz-${target}.log")
+    cov=$(grep -oP 'cov: \K[0-9]+' "$scratch/fuzz-${target}.log" | tail -1)
+    echo "fuzz: ${target}: $regressions regressions, $runs executions ($rate/s), $corpus corpus inputs, $cov coverage points, seed $seed, 0 failures"
+    fuzz_summary+=("${target}: $regressions regressions replayed, $runs executions in ${per_target} s ($rate/s), seed $seed")
 
-  # What the corpus reaches: line coverage of the native sources (addon.cc, the N-API layer, is
-  # outside libFuzzer's reach; the asan and valgrind stages drive it).
-  echo "fuzz: line coverage of native/ by the corpus"
-  clang++ -std=c++17 -O1 -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping "${fuzz_sources[@]}" -lcrypto \
-    -o "$scratch/fuzz_coverage" 2>>"$scratch/fuzz-build.log"
-  LLVM_PROFILE_FILE="$scratch/coverage.profraw" "$scratch/fuzz_coverage" -runs=0 "$scratch/corpus" native/test/fuzz_regressions \
-    >"$scratch/fuzz-coverage.log" 2>&1
-  "$llvm_profdata" merge -sparse "$scratch/coverage.profraw" -o "$scratch/coverage.profdata"
-  "$llvm_cov" report "$scratch/fuzz_coverage" -instr-profile="$scratch/coverage.profdata" \
-    native/hmac_totp.cc native/sha_portable.cc native/sha_x86.cc native/cpu_dispatch.cc >"$scratch/coverage.txt"
+    # What the corpus reaches, for the line coverage below.
+    clang++ -std=c++17 -O1 -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping "native/test/fuzz_${target}.cc" \
+      "${core_sources[@]}" -lcrypto -o "$scratch/coverage_${target}" 2>>"$scratch/fuzz-build.log"
+    LLVM_PROFILE_FILE="$scratch/coverage-${target}.profraw" "$scratch/coverage_${target}" -runs=0 "$scratch/corpus-${target}" \
+      "native/test/fuzz_regressions/${target}" >"$scratch/fuzz-${target}-coverage.log" 2>&1
+  done
+
+  # Line coverage of native/ by both corpora (addon.cc, the Node-API layer, is outside libFuzzer's
+  # reach; the asan and valgrind stages drive it).
+  echo "fuzz: line coverage of native/ by the corpora"
+  "$llvm_profdata" merge -sparse "$scratch"/coverage-*.profraw -o "$scratch/coverage.profdata"
+  "$llvm_cov" report "$scratch/coverage_totp" -object "$scratch/coverage_arena" -instr-profile="$scratch/coverage.profdata" \
+    native/base32.cc native/key_arena.cc native/hmac_totp.cc native/sha_portable.cc native/sha_x86.cc native/cpu_dispatch.cc \
+    >"$scratch/coverage.txt" 2>"$scratch/coverage-warnings.log"  # both targets define LLVMFuzzerTestOneInput
   # Columns: file, regions, missed, cover, functions, missed, executed, lines, missed, cover, ...
   awk '/\.cc|^TOTAL/ { printf "  %-16s lines %5s missed %3s  %s\n", $1, $8, $9, $10 }' "$scratch/coverage.txt"
   lines=$(awk '/^TOTAL/ { print $10 }' "$scratch/coverage.txt")
-  summary+=("fuzz      $regressions regressions replayed; $runs executions in ${fuzz_seconds} s ($rate/s), seed $seed, 0 failures; corpus covers $lines of native/ lines ($(elapsed "$started"))")
+  summary+=("fuzz      $(printf '%s; ' "${fuzz_summary[@]}")0 failures; the corpora cover $lines of native/ lines ($(elapsed "$started"))")
 fi
 
 ok=1

@@ -1,10 +1,24 @@
-// totp-handshake: the core (TotpKey) and the shared-key handshake (KeyOwner, KeyReader).
+// totp-handshake: the core (TotpKey, HotpKey, one-shot codes) and the shared-key handshake (KeyOwner, KeyReader).
 export { engineInfo, type EngineInfo } from './engine/index.js';
 export { OtpError, isOtpError, type OtpErrorCode } from './errors.js';
 export type { AuditEvent, AuditListener, Reason } from './events.js';
 export * from './handshake/index.js';
 export * from './cluster/index.js';
+export { HotpKey } from './hotp.js';
 export { TotpKey } from './key.js';
+export {
+  checkHotp,
+  checkTotp,
+  generateHotp,
+  generateTotp,
+  type HotpCheckOptions,
+  type HotpOptions,
+  type OtpSecret,
+  type TotpCheckOptions,
+  type TotpGenerateOptions,
+  verifyHotp,
+  verifyTotp,
+} from './once.js';
 export { TOTP_DEFAULTS, type Algorithm, type TotpOptions, type VerifyOptions } from './options.js';
 export type { CheckReason, CheckResult, KeyTiming, OtpVerifier } from './verifier.js';
 import { engineInfo } from './engine/index.js';

@@ -1,61 +1,38 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 
-import { decodeBase32, encodeBase32 } from './base32.js';
 import { engine as defaultEngine } from './engine/index.js';
-import { type AlgorithmId, type Engine, type EngineKey, SLOT_DELTAS } from './engine/types.js';
+import { type Engine, NO_CODE, SLOT_DELTAS } from './engine/types.js';
 import { OtpError } from './errors.js';
 import { parseCode } from './internal/code.js';
-import { rejectUnknownOptions } from './internal/options.js';
 import { stepAt } from './internal/steps.js';
+import { OtpKey } from './otp-key.js';
 import {
   type Algorithm,
-  DEFAULT_SECRET_BYTES,
   DEFAULT_WINDOW,
-  MAX_SECRET_BYTES,
-  MIN_SECRET_BYTES,
   type ResolvedTotpOptions,
   resolveTime,
   resolveTotpOptions,
   resolveVerifyOptions,
   resolveWindow,
-  TOTP_OPTION_NAMES,
   type TotpOptions,
   type VerifyOptions,
 } from './options.js';
+import { fromRandomSecret } from './secret.js';
 import { formatOtpauthUri, parseOtpauthUri } from './uri.js';
 
-const ALGORITHM_IDS: Record<Algorithm, AlgorithmId> = { SHA1: 0, SHA256: 1, SHA512: 2 };
 const CONSTRUCT = Symbol('TotpKey');
 
-function checkSecretLength(length: number): void {
-  if (length < MIN_SECRET_BYTES) {
-    throw new OtpError(
-      'ERR_OTP_SECRET_LENGTH',
-      `a TOTP secret must be at least ${MIN_SECRET_BYTES} bytes (128 bits, RFC 4226 §4); this one has ${length}`,
-    );
-  }
-  if (length > MAX_SECRET_BYTES) {
-    throw new OtpError('ERR_OTP_SECRET_LENGTH', `a TOTP secret must be at most ${MAX_SECRET_BYTES} bytes; this one has ${length}`);
-  }
-}
-
-/**
- * A short fingerprint for logs and audit events: the first 32 bits of a domain-separated SHA-256
- * of the secret. One-way, and the same in every process that holds the key, so an owner's and a
- * reader's events name a key alike.
- */
-function fingerprint(secret: Uint8Array): string {
-  return createHash('sha256').update('totp-handshake key id\0').update(secret).digest('hex').slice(0, 8);
-}
-
-let construct: (secret: Uint8Array, options: ResolvedTotpOptions, engine: Engine) => TotpKey;
+let construct: (secret: Uint8Array | string, options: ResolvedTotpOptions, engine: Engine) => TotpKey;
 
 /**
  * A TOTP key (RFC 6238): generates and verifies codes.
  *
- * Verification is synchronous and allocation-free: the codes of the window around the current
- * step are computed once per step (in the native addon when it is loaded) and then compared as
- * integers, so time does not depend on how many digits of a wrong code are right.
+ * Verification is synchronous and allocation-free once a key has verified a code: the codes of
+ * the window around the current step are computed once per step (in the native addon when it is
+ * loaded) and then compared as integers, so time does not depend on how many digits of a wrong
+ * code are right. Call destroy() when done with a key: it wipes the secret at once. A key left to
+ * the garbage collector is wiped too, once it and the keys created in the same synchronous run of
+ * JavaScript (at most 31 others) have all been collected.
  *
  * @example
  * ```ts
@@ -64,24 +41,17 @@ let construct: (secret: Uint8Array, options: ResolvedTotpOptions, engine: Engine
  * const ok = typeof code === 'string' && key.verify(code); // within ±1 step (30 s) of the sender's clock
  * ```
  */
-export class TotpKey {
-  /** A short, non-secret fingerprint of the secret, for logs. */
-  readonly id: string;
-  readonly algorithm: Algorithm;
-  readonly digits: number;
+export class TotpKey extends OtpKey {
   /** Time step in seconds. */
   readonly period: number;
   /** Unix time in seconds at which step 0 starts. */
   readonly epoch: number;
 
-  #secret: Uint8Array | null;
-  #engineKey: EngineKey | null;
-  readonly #periodMs: number;
-  readonly #epochMs: number;
-  // The engine writes each step's candidate codes into #candidates (slot order 0, -1, +1, ...).
-  // Slots [0, #known) hold the codes of counter #cachedCounter; later checks in the same step
-  // compare against them without calling the engine.
-  readonly #candidates: Int32Array;
+  // After each engine call, the candidate codes it wrote (slot order 0, -1, +1, ...) are copied
+  // here: slots [0, #known) hold the codes of counter #cachedCounter, and later checks in the same
+  // step compare against them without calling the engine. Made on the first check, as large as
+  // the widest window asked for.
+  #codes: number[] | null = null;
   #cachedCounter = -1;
   #known = 0;
 
@@ -89,35 +59,21 @@ export class TotpKey {
     construct = (secret, options, engine) => new TotpKey(CONSTRUCT, secret, options, engine);
   }
 
-  private constructor(token: symbol, secret: Uint8Array, options: ResolvedTotpOptions, engine: Engine) {
+  private constructor(token: symbol, secret: Uint8Array | string, options: ResolvedTotpOptions, engine: Engine) {
     if (token !== CONSTRUCT) throw new TypeError('use TotpKey.fromBase32, fromBytes, fromUri or random');
-    checkSecretLength(secret.length);
-    this.#secret = Uint8Array.from(secret);
-    this.algorithm = options.algorithm;
-    this.digits = options.digits;
+    super(engine, secret, options.algorithm, options.digits, 'TOTP');
     this.period = options.period;
     this.epoch = options.epoch;
-    this.#periodMs = options.period * 1000;
-    this.#epochMs = options.epoch * 1000;
-    this.id = fingerprint(secret);
-    this.#engineKey = engine.createKey(ALGORITHM_IDS[options.algorithm], this.#secret, options.digits);
-    this.#candidates = this.#engineKey.candidates;
   }
 
   /** A key from a base32 secret (RFC 4648; any case; spaces and '=' padding are ignored). */
   static fromBase32(secret: string, options?: TotpOptions): TotpKey {
-    const bytes = decodeBase32(secret);
-    try {
-      return construct(bytes, resolveTotpOptions(options), defaultEngine);
-    } finally {
-      bytes.fill(0);
-    }
+    return fromBase32On(defaultEngine, secret, options);
   }
 
   /** A key from raw secret bytes (copied; at least 16 bytes). */
   static fromBytes(secret: Uint8Array, options?: TotpOptions): TotpKey {
-    if (!(secret instanceof Uint8Array)) throw new OtpError('ERR_OTP_OPTIONS', 'secret must be a Uint8Array');
-    return construct(secret, resolveTotpOptions(options), defaultEngine);
+    return createKeyOnEngine(defaultEngine, secret, options);
   }
 
   /** A key from an otpauth://totp/ URI, with the URI's algorithm, digits and period. */
@@ -132,37 +88,22 @@ export class TotpKey {
 
   /** A new key from the operating system's CSPRNG: `bytes` long (default 20, at least 16). */
   static random(options?: TotpOptions & { bytes?: number }): TotpKey {
-    if (options !== undefined && (options === null || typeof options !== 'object')) {
-      throw new OtpError('ERR_OTP_OPTIONS', 'TotpKey.random options must be an object');
-    }
-    if (options !== undefined) rejectUnknownOptions(options, [...TOTP_OPTION_NAMES, 'bytes'], 'TotpKey.random');
-    const { bytes = DEFAULT_SECRET_BYTES, ...totp } = options ?? {};
-    if (!Number.isInteger(bytes)) throw new OtpError('ERR_OTP_OPTIONS', 'bytes must be a whole number');
-    checkSecretLength(bytes);
-    const secret = randomBytes(bytes);
-    try {
-      return construct(secret, resolveTotpOptions(totp), defaultEngine);
-    } finally {
-      secret.fill(0);
-    }
-  }
-
-  /** The secret as base32 without padding: what key files hold and `oathtool -b` reads. */
-  toBase32(): string {
-    return encodeBase32(this.#liveSecret());
+    return fromRandomSecret<TotpOptions, TotpKey>(options, 'TOTP', 'TotpKey.random', (secret, totp) =>
+      construct(secret, resolveTotpOptions(totp), defaultEngine),
+    );
   }
 
   /** An otpauth://totp/ URI for this key; `label` is the account name. */
   toUri(label = 'totp-handshake', issuer?: string): string {
-    return formatOtpauthUri(this.#liveSecret(), this.#options(), label, issuer);
+    return this.withSecret((secret) => formatOtpauthUri(secret, this.#options(), label, issuer));
   }
 
   /** The code at `timeMs` (default now), zero-padded to `digits`. */
   generate(timeMs?: number): string {
-    const engineKey = this.#liveEngineKey();
+    const handle = this.liveHandle();
     const counter = this.#counterAt(resolveTime(timeMs));
     const code =
-      counter === this.#cachedCounter && this.#known > 0 ? (this.#candidates[0] as number) : engineKey.codeAt(counter);
+      counter === this.#cachedCounter && this.#known > 0 ? ((this.#codes as number[])[0] as number) : this.engine.codeAt(handle, counter);
     return String(code).padStart(this.digits, '0');
   }
 
@@ -179,7 +120,7 @@ export class TotpKey {
    * one step old), or null. The current step is tried first, then -1, +1, -2, +2, ...
    */
   check(code: string, options?: VerifyOptions): number | null {
-    const engineKey = this.#liveEngineKey();
+    const handle = this.liveHandle();
     let window = DEFAULT_WINDOW;
     let timeMs: number;
     if (options === undefined) {
@@ -192,49 +133,51 @@ export class TotpKey {
     const value = parseCode(code, this.digits);
     // Before the key's epoch there is no step, so no code is valid: a clock set back, or a key
     // made to start later, refuses codes rather than throwing on a request path.
-    if (value < 0 || timeMs < this.#epochMs) return null;
+    if (value < 0 || timeMs < this.epoch * 1000) return null;
     const counter = this.#counterAt(timeMs);
     const slots = 2 * window + 1;
     if (counter === this.#cachedCounter) {
       // Integer comparisons: the time taken does not depend on how close a wrong code is.
       const known = this.#known < slots ? this.#known : slots;
-      const candidates = this.#candidates;
+      const codes = this.#codes as number[];
       for (let slot = 0; slot < known; slot++) {
-        if (candidates[slot] === value) return SLOT_DELTAS[slot] as number;
+        if (codes[slot] === value) return SLOT_DELTAS[slot] as number;
       }
       if (known === slots) return null;
     }
-    const slot = engineKey.findCode(counter, value, window);
+    const engine = this.engine;
+    const slot = engine.findCode(handle, counter, value, window);
+    if (!(slot >= -1)) return null; // no answer at all (a failed call): nothing cached, nothing accepted
+    const written = slot >= 0 ? slot + 1 : slots;
+    let codes = this.#codes;
+    if (codes === null || codes.length < written) codes = this.#codes = new Array<number>(slots > 3 ? slots : 3).fill(NO_CODE);
+    // Copied and cleared: the scratch array is shared by every key of this engine.
+    const scratch = engine.scratch;
+    for (let i = 0; i < written; i++) {
+      codes[i] = scratch[i] as number;
+      scratch[i] = 0;
+    }
     this.#cachedCounter = counter;
-    this.#known = slot < 0 ? slots : slot + 1;
-    return slot < 0 ? null : (SLOT_DELTAS[slot] as number);
+    this.#known = written;
+    return slot >= 0 ? (SLOT_DELTAS[slot] as number) : null;
   }
 
   /**
-   * Whether `other` is the same key: the same secret (compared in constant time) and the same
-   * parameters. A fingerprint would not do: two keys whose 32-bit ids collide must stay apart.
+   * Whether `other` is the same key: the same secret (compared in constant time, on copies wiped
+   * at once) and the same parameters. A fingerprint would not do: two keys whose 32-bit ids
+   * collide must stay apart.
    */
   equals(other: TotpKey): boolean {
     if (!(other instanceof TotpKey)) return false;
-    const mine = this.#liveSecret();
-    const theirs = other.#liveSecret();
-    return (
-      this.algorithm === other.algorithm &&
-      this.digits === other.digits &&
-      this.period === other.period &&
-      this.epoch === other.epoch &&
-      mine.length === theirs.length &&
-      timingSafeEqual(mine, theirs)
-    );
+    if (this.algorithm !== other.algorithm || this.digits !== other.digits || this.period !== other.period || this.epoch !== other.epoch) return false;
+    return this.withSecret((mine) => other.withSecret((theirs) => mine.length === theirs.length && timingSafeEqual(mine, theirs)));
   }
 
   /** Wipes the secret and the engine's copy of it; every later call throws ERR_OTP_DESTROYED. */
-  destroy(): void {
-    this.#engineKey?.destroy();
-    this.#engineKey = null;
-    this.#secret?.fill(0);
-    this.#secret = null;
-    this.#candidates.fill(0);
+  override destroy(): void {
+    super.destroy();
+    this.#codes?.fill(0);
+    this.#codes = null;
     this.#cachedCounter = -1;
     this.#known = 0;
   }
@@ -249,7 +192,7 @@ export class TotpKey {
   }
 
   #counterAt(timeMs: number): number {
-    const counter = stepAt(timeMs, this.#periodMs, this.#epochMs);
+    const counter = stepAt(timeMs, this.period * 1000, this.epoch * 1000);
     if (counter < 0) throw new OtpError('ERR_OTP_OPTIONS', 'the time is before the key\'s epoch');
     return counter;
   }
@@ -257,16 +200,13 @@ export class TotpKey {
   #options(): ResolvedTotpOptions {
     return { algorithm: this.algorithm, digits: this.digits as 6 | 7 | 8, period: this.period, epoch: this.epoch };
   }
+}
 
-  #liveEngineKey(): EngineKey {
-    if (this.#engineKey === null) throw new OtpError('ERR_OTP_DESTROYED', 'this TotpKey was destroyed');
-    return this.#engineKey;
-  }
-
-  #liveSecret(): Uint8Array {
-    if (this.#secret === null) throw new OtpError('ERR_OTP_DESTROYED', 'this TotpKey was destroyed');
-    return this.#secret;
-  }
+function fromBase32On(engine: Engine, secret: string, options: TotpOptions | undefined): TotpKey {
+  // Text goes to the engine as it is (the addon decodes it without a copy in JavaScript); anything
+  // else gets the base32 decoder's own error.
+  if (typeof secret !== 'string') throw new OtpError('ERR_OTP_BASE32', 'a base32 secret must be a string');
+  return construct(secret, resolveTotpOptions(options), engine);
 }
 
 /** A key on a given engine: for tests that run both engines in one process. Not exported publicly. */
@@ -274,3 +214,6 @@ export function createKeyOnEngine(engine: Engine, secret: Uint8Array, options?: 
   if (!(secret instanceof Uint8Array)) throw new OtpError('ERR_OTP_OPTIONS', 'secret must be a Uint8Array');
   return construct(secret, resolveTotpOptions(options), engine);
 }
+
+/** TotpKey.fromBase32 on a given engine: for tests. Not exported publicly. */
+export { fromBase32On as createKeyFromBase32OnEngine };

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { isOtpError } from 'totp-handshake';
-import { engineCases, keyOn } from './helpers/engines.js';
+import { engineCases, hotpKeyOn, keyOn, oneShotOn } from './helpers/engines.js';
 
 const T = 1_700_000_000_000;
 const secret = new Uint8Array(20).map((_, i) => i * 13 + 7);
@@ -48,6 +48,17 @@ describe.each(engineCases)('$name engine', ({ engine, setUp, tearDown }) => {
     expect(key.verify(code as string)).toBe(false);
   });
 
+  it.each(badCodes)('refuses %s without throwing, one-shot and HOTP', (_, code) => {
+    const once = oneShotOn(engine);
+    expect(once.checkTotp(secret, code as string, { timeMs: T })).toBeNull();
+    expect(once.checkTotp('AEBAGBAFAYDQQCIKBMGA2DQPCAIREEYUCULBOGAZ', code as string)).toBeNull();
+    expect(once.checkHotp(secret, code as string, 5, { lookAhead: 20 })).toBeNull();
+    const hotp = hotpKeyOn(engine, secret);
+    expect(hotp.check(code as string, 5, { lookAhead: 20 })).toBeNull();
+    expect(hotp.verify(code as string, 0)).toBe(false);
+    hotp.destroy();
+  });
+
   it('refuses the valid code with anything around it', () => {
     const key = keyOn(engine, secret);
     const valid = key.generate(T);
@@ -64,6 +75,33 @@ describe.each(engineCases)('$name engine', ({ engine, setUp, tearDown }) => {
       expect(() => key.verify('123456', options as never)).toThrow(expect.objectContaining({ code: 'ERR_OTP_OPTIONS' }));
       expect(() => key.check('nope', options as never)).toThrow(expect.objectContaining({ code: 'ERR_OTP_OPTIONS' }));
     }
+  });
+
+  it('throws ERR_OTP_OPTIONS for bad one-shot and HOTP options, and OtpError for a bad secret, even with a bad code', () => {
+    const once = oneShotOn(engine);
+    const hotp = hotpKeyOn(engine, secret);
+    const badOptions = [{ window: 11 }, { timeMs: -1 }, { digits: 9 }, { algorithm: 'MD5' }, { period: 0 }, { windw: 1 }, null, 'x'];
+    for (const options of badOptions) {
+      expect(() => once.checkTotp(secret, 'nope', options as never)).toThrow(expect.objectContaining({ code: 'ERR_OTP_OPTIONS' }));
+    }
+    for (const options of [{ lookAhead: 21 }, { lookAhead: -1 }, { lookAhead: 1.5 }, { window: 1 }, { period: 30 }, null]) {
+      expect(() => once.checkHotp(secret, 'nope', 0, options as never)).toThrow(expect.objectContaining({ code: 'ERR_OTP_OPTIONS' }));
+    }
+    for (const counter of [-1, 1.5, Number.NaN, 2 ** 53, '1', undefined]) {
+      expect(() => once.checkHotp(secret, 'nope', counter as never)).toThrow(expect.objectContaining({ code: 'ERR_OTP_OPTIONS' }));
+      expect(() => hotp.check('123456', counter as never)).toThrow(expect.objectContaining({ code: 'ERR_OTP_OPTIONS' }));
+      expect(() => hotp.generate(counter as never)).toThrow(expect.objectContaining({ code: 'ERR_OTP_OPTIONS' }));
+    }
+    // The look-ahead must end at a safe integer: the matched counter is returned exactly.
+    expect(() => hotp.check('123456', Number.MAX_SAFE_INTEGER - 1, { lookAhead: 2 })).toThrow(expect.objectContaining({ code: 'ERR_OTP_OPTIONS' }));
+    expect(hotp.check('123456', Number.MAX_SAFE_INTEGER - 2, { lookAhead: 2 })).toBeNull();
+    for (const [given, code] of [['not base32!', 'ERR_OTP_BASE32'], ['AAAA', 'ERR_OTP_SECRET_LENGTH'], [new Uint8Array(15), 'ERR_OTP_SECRET_LENGTH'], [42, 'ERR_OTP_OPTIONS']] as const) {
+      expect(() => once.checkTotp(given as never, 'nope')).toThrow(expect.objectContaining({ code }));
+      expect(() => once.checkTotp(given as never, '123456')).toThrow(expect.objectContaining({ code }));
+      expect(() => once.checkHotp(given as never, 'nope', 0)).toThrow(expect.objectContaining({ code }));
+      expect(() => once.generateHotp(given as never, 0)).toThrow(expect.objectContaining({ code }));
+    }
+    hotp.destroy();
   });
 
   it('throws ERR_OTP_DESTROYED after destroy(), for good and bad codes alike', () => {

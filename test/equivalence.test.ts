@@ -5,7 +5,8 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { jsEngine, nativeEngine } from '../dist/engine/index.js';
-import { keyOn } from './helpers/engines.js';
+import { encodeBase32 } from '../dist/base32.js';
+import { hotpKeyOn, keyOn, oneShotOn } from './helpers/engines.js';
 import { checks, keyParameters, YEAR_3100_MS } from './helpers/equivalence-cases.js';
 
 describe('native and js engines agree', () => {
@@ -29,6 +30,57 @@ describe('native and js engines agree', () => {
         b.destroy();
       }),
       { numRuns: 400 },
+    );
+  });
+
+  it.runIf(nativeEngine !== undefined)('on the one-shot functions, from bytes and from base32', () => {
+    const native = oneShotOn(nativeEngine!);
+    const js = oneShotOn(jsEngine);
+    fc.assert(
+      fc.property(keyParameters, checks, fc.boolean(), ({ secret, ...options }, cases, asText) => {
+        const given = asText ? encodeBase32(secret) : secret;
+        const periodMs = options.period * 1000;
+        for (const c of cases) {
+          expect(native.generateTotp(given, { ...options, timeMs: c.timeMs })).toBe(js.generateTotp(secret, { ...options, timeMs: c.timeMs }));
+          const at = c.timeMs + c.offset * periodMs;
+          const code = c.random || at < 0 ? String(c.noise % 10 ** options.digits).padStart(options.digits, '0') : js.generateTotp(secret, { ...options, timeMs: at });
+          const opts = { ...options, timeMs: c.timeMs, window: c.window };
+          expect(native.checkTotp(given, code, opts)).toBe(js.checkTotp(secret, code, opts));
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it.runIf(nativeEngine !== undefined)('on HOTP: generate, and check with a look-ahead, as keys and one-shot', () => {
+    const native = nativeEngine!;
+    const counters = fc.array(
+      fc.record({
+        counter: fc.oneof(fc.integer({ min: 0, max: 1000 }), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER - 20 })),
+        lookAhead: fc.integer({ min: 0, max: 20 }),
+        ahead: fc.integer({ min: -2, max: 22 }),
+        random: fc.boolean(),
+        noise: fc.integer({ min: 0, max: 99_999_999 }),
+      }),
+      { minLength: 1, maxLength: 8 },
+    );
+    fc.assert(
+      fc.property(keyParameters, counters, ({ secret, algorithm, digits }, cases) => {
+        const a = hotpKeyOn(native, secret, { algorithm, digits });
+        const b = hotpKeyOn(jsEngine, secret, { algorithm, digits });
+        const once = oneShotOn(native);
+        for (const c of cases) {
+          expect(a.generate(c.counter)).toBe(b.generate(c.counter));
+          const target = c.counter + c.ahead;
+          const code = c.random || target < 0 || target > Number.MAX_SAFE_INTEGER ? String(c.noise % 10 ** digits).padStart(digits, '0') : b.generate(target);
+          const expected = b.check(code, c.counter, { lookAhead: c.lookAhead });
+          expect(a.check(code, c.counter, { lookAhead: c.lookAhead })).toBe(expected);
+          expect(once.checkHotp(secret, code, c.counter, { algorithm, digits, lookAhead: c.lookAhead })).toBe(expected);
+        }
+        a.destroy();
+        b.destroy();
+      }),
+      { numRuns: 200 },
     );
   });
 

@@ -11,7 +11,7 @@ import { isOtpError, TotpKey, type Algorithm } from 'totp-handshake';
 import { decodeBase32, encodeBase32 } from '../dist/base32.js';
 import { jsEngine, nativeEngine } from '../dist/engine/index.js';
 import { parseOtpauthUri } from '../dist/uri.js';
-import { engineCases, keyOn } from './helpers/engines.js';
+import { engineCases, keyOn, oneShotOn } from './helpers/engines.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 1000);
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
@@ -305,11 +305,14 @@ function codeFor(p: KeyParameters, timeMs: number, a: Attempt): string {
 describe.each(engineCases)('$name engine: codes and options under fuzzing', ({ engine, setUp, tearDown }) => {
   beforeAll(() => setUp?.());
   afterAll(() => tearDown?.());
+  const once = oneShotOn(engine);
 
-  it('answers check() and verify() exactly as the RFC 4226 model says, cold and from the step cache', () => {
+  it('answers check() and verify(), and the one-shot checkTotp, exactly as the RFC 4226 model says, cold and from the step cache', () => {
     fc.assert(
       fc.property(keyParameters, fc.array(attempt, { minLength: 1, maxLength: 6 }), (p, attempts) => {
-        const key = keyOn(engine, p.secret, { algorithm: p.algorithm, digits: p.digits, period: p.period, epoch: p.epoch });
+        const parameters = { algorithm: p.algorithm, digits: p.digits, period: p.period, epoch: p.epoch };
+        const key = keyOn(engine, p.secret, parameters);
+        const base32 = encodeBase32(p.secret);
         for (const a of attempts) {
           const timeMs = p.epoch * 1000 + a.timeOffsetMs;
           const code = codeFor(p, timeMs, a);
@@ -318,6 +321,7 @@ describe.each(engineCases)('$name engine: codes and options under fuzzing', ({ e
           expect(key.check(code, options)).toBe(want);
           expect(key.check(code, options)).toBe(want);
           expect(key.verify(code, options)).toBe(want !== null);
+          expect(once.checkTotp(a.window % 2 === 0 ? base32 : p.secret, code, { ...parameters, ...options })).toBe(want);
         }
         key.destroy();
       }),

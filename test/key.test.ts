@@ -1,19 +1,16 @@
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 
 import { TOTP_DEFAULTS, TotpKey } from 'totp-handshake';
+import { encodeBase32 } from '../dist/base32.js';
+import { nativeEngine } from '../dist/engine/index.js';
+import { engineCases, keyOn } from './helpers/engines.js';
+import { errorOf } from './helpers/throws.js';
 
 const T = 1_700_000_000_000; // inside a step: 1_700_000_000 % 30 = 20
 const SECRET = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ';
-
-function errorOf(call: () => unknown): Error & { code?: string } {
-  try {
-    call();
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a throw');
-}
 
 describe('creating keys refuses', () => {
   it('secrets shorter than 16 bytes, saying why and not quoting them', () => {
@@ -134,5 +131,90 @@ describe('TotpKey', () => {
   it('verifies its own current code with the real clock', () => {
     const key = TotpKey.random();
     expect(key.verify(key.generate())).toBe(true);
+  });
+});
+
+describe('TotpKey and the engine', () => {
+  it('takes its id from the engine: the first 32 bits of SHA-256("totp-handshake key id\\0" || secret), on every engine', () => {
+    const secret = new TextEncoder().encode('12345678901234567890');
+    const want = createHash('sha256').update('totp-handshake key id\0').update(secret).digest('hex').slice(0, 8);
+    for (const { engine } of engineCases) {
+      const key = keyOn(engine, secret, { algorithm: 'SHA512', digits: 8 });
+      expect(key.id).toBe(want);
+      key.destroy();
+      expect(key.id).toBe(want); // still there for the logs of a destroyed key
+    }
+    expect(TotpKey.fromBase32(SECRET).id).toBe(want);
+  });
+
+  it('keeps no copy of the secret in JavaScript: nothing reachable from the key holds its bytes', () => {
+    const secret = new Uint8Array(20).map((_, i) => 200 - i);
+    for (const { engine } of engineCases) {
+      const key = keyOn(engine, secret);
+      key.verify('123456', { timeMs: T });
+      const seen = new Set<unknown>();
+      const holds = (value: unknown, depth: number): boolean => {
+        if (value === null || typeof value !== 'object' || seen.has(value) || depth > 6) return false;
+        seen.add(value);
+        if (ArrayBuffer.isView(value)) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).includes(Buffer.from(secret));
+        return Reflect.ownKeys(value).some((name) => holds((value as Record<PropertyKey, unknown>)[name], depth + 1));
+      };
+      // Private fields are out of reach of Reflect; inspect shows them.
+      expect(holds(key, 0)).toBe(false);
+      expect(inspect(key, { showHidden: true, depth: 8 })).not.toMatch(/200, 199, 198/);
+      expect(key.toBase32()).toBe(encodeBase32(secret));
+      key.destroy();
+    }
+  });
+
+  it('wipes and frees the engine state of keys dropped without destroy(), once the garbage collector has them', () => {
+    const script = `
+      const { setImmediate: tick } = require('node:timers/promises');
+      const { TotpKey, HotpKey } = require(${JSON.stringify(require.resolve('../dist/index.js'))});
+      const { nativeEngine, jsEngine } = require(${JSON.stringify(require.resolve('../dist/engine/index.js'))});
+      const { createKeyOnEngine } = require(${JSON.stringify(require.resolve('../dist/key.js'))});
+      const live = () => nativeEngine === undefined ? 0 : nativeEngine.arenaStats().liveKeys;
+      let jsDestroyed = 0;
+      const counting = { ...jsEngine, destroyKey: (key) => { if (jsEngine.destroyKey(key)) jsDestroyed++; return true; } };
+      async function settle() { for (let i = 0; i < 6; i++) { gc(); await tick(); } }
+      (async () => {
+        const start = live();
+        for (let i = 0; i < 1000; i++) TotpKey.random().verify('123456');        // one synchronous run: batches of 32
+        for (let i = 0; i < 40; i++) { HotpKey.random(); await tick(); }         // one per turn: a batch each
+        for (let i = 0; i < 100; i++) createKeyOnEngine(counting, new Uint8Array(20).fill(i));
+        const destroyed = TotpKey.random(); destroyed.destroy();                  // its batch entry is refused later
+        const kept = TotpKey.fromBase32('GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ');
+        await tick();
+        const made = live() - start;
+        await settle();
+        const afterGc = live() - start;
+        const code = kept.generate(59000);
+        kept.destroy();
+        console.log(JSON.stringify({ made, afterGc, jsDestroyed, code, end: live() - start }));
+      })();`;
+    const result = spawnSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8' });
+    expect(result.stderr).toBe('');
+    const out = JSON.parse(result.stdout);
+    const native = nativeEngine !== undefined;
+    expect(out.made).toBe(native ? 1041 : 0);
+    // Only the kept key, and at most the siblings of its batch (keys made in its synchronous run: none here).
+    expect(out.afterGc).toBe(native ? 1 : 0);
+    expect(out.jsDestroyed).toBe(100);
+    expect(out.code).toBe('287082');
+    expect(out.end).toBe(0);
+  });
+});
+
+describe('failing closed', () => {
+  it('accepts nothing, and caches nothing, when an engine call gives no answer (a native throw that itself failed)', () => {
+    for (const { engine } of engineCases) {
+      const silent = { ...engine, findCode: () => undefined as unknown as number, findCounter: () => undefined as unknown as number };
+      const key = keyOn(silent, new Uint8Array(20).fill(3));
+      for (const code of ['000000', key.generate(T), '123456']) {
+        expect(key.check(code, { timeMs: T })).toBeNull();
+        expect(key.check(code, { timeMs: T })).toBeNull(); // and not from a cache of zeros
+      }
+      key.destroy();
+    }
   });
 });

@@ -10,6 +10,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { backend, engineInfo } from 'totp-handshake';
 import { nativeEngine } from '../dist/engine/index.js';
 import { type Addon, checkAddon } from '../dist/engine/native.js';
+import { FINGERPRINT_SLOT, SCRATCH_SLOTS } from '../dist/engine/types.js';
+import { MAX_SECRET_BYTES, MAX_WINDOW, MIN_SECRET_BYTES } from '../dist/options.js';
 import { inCi } from './helpers/engines.js';
 
 const root = path.resolve(__dirname, '..');
@@ -86,20 +88,67 @@ describe('the addon check at load', () => {
   const addon = () => require_('node-gyp-build')(root) as Addon;
 
   it('refuses an addon built from other sources (a stale build/ or prebuild), saying how to fix it', () => {
-    for (const interfaceVersion of [undefined, 1, 3]) {
+    for (const interfaceVersion of [undefined, 1, 2, 4]) {
       expect(() => checkAddon({ ...addon(), interfaceVersion } as Addon)).toThrow(/built from other sources .*npm rebuild totp-handshake/);
     }
   });
 
-  it('refuses an addon that gets an RFC 6238 answer wrong, for any of the three algorithms', () => {
+  it('refuses an addon whose limits are not this package\'s: the window and secret lengths are stated once on each side, and checked', () => {
+    const real = addon();
+    const mismatches: [Partial<Addon>, RegExp][] = [
+      [{ maxWindow: MAX_WINDOW + 1 }, /maxWindow is 11, this package's is 10/],
+      [{ maxWindow: undefined }, /maxWindow is undefined/],
+      [{ minSecretBytes: MIN_SECRET_BYTES - 1 }, /minSecretBytes/],
+      [{ maxSecretBytes: MAX_SECRET_BYTES * 2 }, /maxSecretBytes/],
+    ];
+    for (const [change, message] of mismatches) expect(() => checkAddon({ ...real, ...change } as Addon)).toThrow(message);
+  });
+
+  it('refuses an addon whose exchange buffers are not the length or type the engine expects', () => {
+    const real = addon();
+    const buffers: [Partial<Addon>, RegExp][] = [
+      [{ scratch: new Int32Array(SCRATCH_SLOTS - 1) }, /scratch array is not an Int32Array of 22/],
+      [{ scratch: new Int32Array(SCRATCH_SLOTS + 1) }, /scratch array/],
+      [{ scratch: new Float64Array(SCRATCH_SLOTS) as unknown as Int32Array }, /scratch array/],
+      [{ args: new Float64Array(4) }, /args array is not a Float64Array of 8/],
+      [{ args: new Int32Array(8) as unknown as Float64Array }, /args array/],
+    ];
+    for (const [change, message] of buffers) expect(() => checkAddon({ ...real, ...change } as Addon)).toThrow(message);
+  });
+
+  it('refuses an addon that gets an RFC 6238 answer wrong, for any of the three algorithms and any entry point', () => {
     for (const broken of [0, 1, 2]) {
       const real = addon();
-      const createKey: Addon['createKey'] = (algorithm, secret, digits) => {
-        const key = real.createKey(algorithm, secret, digits);
-        return algorithm === broken ? { ...key, codeAt: (counter: number) => (key.codeAt(counter) + 1) % 1e8 } : key;
+      // The key's algorithm, from createKey's args, by handle.
+      const algorithms = new Map<number, number>();
+      const createKey: Addon['createKey'] = (secret) => {
+        const algorithm = real.args[3] as number;
+        const key = real.createKey(secret);
+        algorithms.set(key, algorithm);
+        return key;
       };
-      expect(() => checkAddon({ ...real, createKey })).toThrow('the native addon failed its RFC 6238 self-test');
+      const codeAt: Addon['codeAt'] = () => {
+        const code = real.codeAt();
+        return algorithms.get(real.args[3] as number) === broken ? (code + 1) % 1e8 : code;
+      };
+      expect(() => checkAddon({ ...real, createKey, codeAt })).toThrow('the native addon failed its RFC 6238 self-test');
+      const codeOnce: Addon['codeOnce'] = (secret) => {
+        const algorithm = real.args[3];
+        const code = real.codeOnce(secret);
+        return algorithm === broken ? (code + 1) % 1e8 : code;
+      };
+      expect(() => checkAddon({ ...real, codeOnce })).toThrow('the native addon failed its RFC 6238 self-test');
     }
+    const real = addon();
+    // A key whose secret comes back a byte short, or a fingerprint that is not the js engine's.
+    const secretOf: Addon['secretOf'] = () => real.secretOf().subarray(1);
+    expect(() => checkAddon({ ...real, secretOf })).toThrow('self-test');
+    const createKey: Addon['createKey'] = (secret) => {
+      const key = real.createKey(secret);
+      real.scratch[FINGERPRINT_SLOT] = (real.scratch[FINGERPRINT_SLOT] as number) ^ 1;
+      return key;
+    };
+    expect(() => checkAddon({ ...real, createKey })).toThrow('self-test');
   });
 
   it('accepts the addon built from these sources', () => {

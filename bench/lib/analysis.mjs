@@ -6,6 +6,9 @@ export const NATIVE = {
   coldValid: 'native.verify.cold.valid',
   coldInvalid: 'native.verify.cold.invalid',
   warm: 'native.verify.warm.now',
+  onceInvalid: 'native.once.verify.invalid',
+  create: 'native.key.create',
+  createVerify: 'native.key.create.verify',
 };
 
 export const PEER_VALID = ['otplib.verify.valid', 'otplib.verifySync.valid', 'otpauth.validate.valid', 'speakeasy.verify.valid'];
@@ -62,10 +65,21 @@ export function comparisons(results) {
 export function targets(results) {
   const cold = medianOf(results, NATIVE.coldValid);
   const guard = results.http?.modes.find((m) => m.mode === 'guard');
+  const once = medianOf(results, NATIVE.onceInvalid);
   const list = [
-    { name: 'cold native verify, valid code', kind: 'max', unit: 'ns', target: 150, value: cold },
-    { name: 'cold native verify, invalid code', kind: 'max', unit: 'ns', target: 250, value: medianOf(results, NATIVE.coldInvalid) },
+    { name: 'cold native verify, valid code', kind: 'max', unit: 'ns', target: 130, value: cold },
+    { name: 'cold native verify, invalid code', kind: 'max', unit: 'ns', target: 220, value: medianOf(results, NATIVE.coldInvalid) },
     { name: 'warm native verify', kind: 'max', unit: 'ns', target: 60, value: medianOf(results, NATIVE.warm) },
+    { name: 'one-shot native verifyTotp, base32, invalid code', kind: 'max', unit: 'ns', target: 600, value: once },
+    {
+      name: 'one-shot faster than otpauth TOTP.validate + Secret.fromBase32 (invalid)',
+      kind: 'min',
+      unit: 'x',
+      target: 25,
+      value: ratio(medianOf(results, 'otpauth.validate.fromBase32.invalid'), once),
+    },
+    { name: 'one-shot faster than otplib 12 authenticator.check (invalid)', kind: 'min', unit: 'x', target: 20, value: ratio(medianOf(results, 'otplib12.check.invalid'), once) },
+    { name: 'native TotpKey.fromBase32 (+ destroy)', kind: 'max', unit: 'ns', target: 1000, value: medianOf(results, NATIVE.create) },
     { name: 'faster than fast-jwt (cold valid)', kind: 'min', unit: 'x', target: 30, value: ratio(medianOf(results, 'jwt.fast-jwt'), cold) },
     { name: 'faster than otpauth (cold valid)', kind: 'min', unit: 'x', target: 20, value: ratio(medianOf(results, 'otpauth.validate.valid'), cold) },
     { name: 'faster than payload HMAC-SHA256 1 KiB (cold valid)', kind: 'min', unit: 'x', target: 10, value: ratio(medianOf(results, 'hmac.sha256.1k'), cold) },

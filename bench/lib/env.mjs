@@ -25,7 +25,7 @@ function git(...args) {
 }
 
 
-export const COMPARED_PACKAGES = ['tinybench', 'otplib', 'otpauth', 'speakeasy', 'jose', 'jsonwebtoken', 'fast-jwt', 'autocannon'];
+export const COMPARED_PACKAGES = ['tinybench', 'otplib', 'otplib12', 'otpauth', 'speakeasy', 'jose', 'jsonwebtoken', 'fast-jwt', 'autocannon'];
 
 export function environment() {
   const { engineInfo, backend } = loadLibrary();

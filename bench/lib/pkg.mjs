@@ -28,9 +28,10 @@ export const loadCompat = (name) => requireBuilt(`totp-handshake/compat/${name}`
 /** `totp-handshake/http`: otpCheck. */
 export const loadHttpGuard = () => requireBuilt('totp-handshake/http');
 
-/** Internals: `{ createKeyOnEngine }` and `{ nativeEngine, jsEngine }`. */
+/** Internals: keys and one-shot calls on a chosen engine, and `{ nativeEngine, jsEngine }`. */
 export function loadInternals() {
-  const { createKeyOnEngine } = requireBuilt('./dist/key.js');
+  const { createKeyOnEngine, createKeyFromBase32OnEngine } = requireBuilt('./dist/key.js');
+  const { checkTotpOn } = requireBuilt('./dist/once.js');
   const { nativeEngine, jsEngine } = requireBuilt('./dist/engine/index.js');
-  return { createKeyOnEngine, nativeEngine, jsEngine };
+  return { createKeyOnEngine, createKeyFromBase32OnEngine, checkTotpOn, nativeEngine, jsEngine };
 }

@@ -13,6 +13,7 @@ const spreadOf = (c) => `±${(c.spread * 100).toFixed(1)}%`;
 
 /** The native case doing the same work as `c`, for the "× native" column. */
 function nativeTwin(c) {
+  if (c.twin) return c.twin;
   if (c.suite === 'engines') return c.id.replace(/^(js|naive)\./, 'native.');
   if (c.suite === 'peers') return c.id.endsWith('.invalid') ? 'native.verify.cold.invalid' : 'native.verify.cold.valid';
   return 'native.verify.cold.valid';

@@ -1,25 +1,30 @@
 // Engines: the library on its native engine and on its node:crypto engine, beside the naive
 // createHmac verify a developer would otherwise write.
 //
-//   cold  = the HMACs are recomputed on every call: each call verifies at a pinned time one
-//           period after the previous call's, so the per-step code cache always misses.
-//   warm  = the current step, one key: after the first call of a step, later calls in the same
-//           step compare integers against the cached codes (the common case in a server).
+//   cold     = the HMACs are recomputed on every call: each call verifies at a pinned time one
+//              period after the previous call's, so the per-step code cache always misses.
+//   warm     = the current step, one key: after the first call of a step, later calls in the same
+//              step compare integers against the cached codes (the common case in a server).
+//   one-shot = verifyTotp(base32 secret, code, options): no key object, nothing kept.
+//   key      = TotpKey.fromBase32 (+ a verify of a wrong code) + destroy(): what a key costs to make.
 import { checkTotpGenerate, checkTotpVerify, Skip } from '../lib/correctness.mjs';
-import { naiveCode, naiveVerify, PERIOD_MS, SECRET, STEPS, TIMES_MS, totpCodes } from '../lib/fixtures.mjs';
+import { naiveCode, naiveVerify, PERIOD_MS, SECRET, SECRET_BASE32, STEPS, TIMES_MS, totpCodes } from '../lib/fixtures.mjs';
 import { loadInternals, loadLibrary } from '../lib/pkg.mjs';
 
 const OPTS = TIMES_MS.map((timeMs) => Object.freeze({ window: 1, timeMs }));
 
+/** The engine a case runs on, or Skip without the addon. */
+function engineOf(engineName) {
+  const { nativeEngine, jsEngine } = loadInternals();
+  if (engineName !== 'native') return jsEngine;
+  if (nativeEngine === undefined) throw new Skip(`the native addon is not loaded (${loadLibrary().engineInfo.reason})`);
+  // run.mjs --portable: the portable C++ cores, as on a CPU without SHA instructions.
+  if (process.env.TOTP_BENCH_PORTABLE === '1') nativeEngine.useCpuExtensions(false);
+  return nativeEngine;
+}
+
 function engineKey(engineName) {
-  const { createKeyOnEngine, nativeEngine, jsEngine } = loadInternals();
-  if (engineName === 'native') {
-    if (nativeEngine === undefined) throw new Skip(`the native addon is not loaded (${loadLibrary().engineInfo.reason})`);
-    // run.mjs --portable: the portable C++ cores, as on a CPU without SHA instructions.
-    if (process.env.TOTP_BENCH_PORTABLE === '1') nativeEngine.useCpuExtensions(false);
-    return createKeyOnEngine(nativeEngine, SECRET);
-  }
-  return createKeyOnEngine(jsEngine, SECRET);
+  return loadInternals().createKeyOnEngine(engineOf(engineName), SECRET);
 }
 
 // The check runs on the timed key itself: one key in the process, as in the warm cases.
@@ -77,6 +82,50 @@ function generate(engineName) {
   return { call: (i) => key.generate(TIMES_MS[i]) === VALID[i], expect: true };
 }
 
+// One-shot: the secret as base32 text on every call, as a service reading it from its environment would.
+async function oneShotVerify(engineName, codes, expect) {
+  const internals = loadInternals();
+  const engine = engineOf(engineName);
+  // verifyTotp is checkTotpOn(the process's engine, ...) !== null; here the engine is chosen.
+  const verify = (secret, code, options) => internals.checkTotpOn(engine, secret, code, options) !== null;
+  await checkTotpVerify(`${engineName} verifyTotp`, (code, i) => verify(SECRET_BASE32, code, OPTS[i]));
+  return { call: (i) => verify(SECRET_BASE32, codes[i], OPTS[i]), expect };
+}
+
+// A key from base32 text, used for one wrong code (or not at all), then destroyed.
+async function keyLifecycle(engineName, withVerify) {
+  const internals = loadInternals();
+  const engine = engineOf(engineName);
+  const make = () => internals.createKeyFromBase32OnEngine(engine, SECRET_BASE32);
+  await checkTotpVerify(`${engineName} TotpKey.fromBase32`, (code, i) => {
+    const key = make();
+    try {
+      return key.verify(code, OPTS[i]);
+    } finally {
+      key.destroy();
+    }
+  });
+  const { INVALID } = totpCodes();
+  if (!withVerify) {
+    return {
+      call: () => {
+        make().destroy();
+        return true;
+      },
+      expect: true,
+    };
+  }
+  return {
+    call: (i) => {
+      const key = make();
+      const ok = key.verify(INVALID[i], OPTS[i]);
+      key.destroy();
+      return ok;
+    },
+    expect: false,
+  };
+}
+
 const counterAt = (timeMs) => Math.floor(timeMs / PERIOD_MS);
 
 async function naiveColdVerify(codes, expect) {
@@ -97,63 +146,30 @@ const IMPL = {
 };
 
 function engineCases(engineName, k) {
+  const row = (suffix, op, calls, setup) => ({ id: `${engineName}.${suffix}`, impl: IMPL[engineName], op, k: calls, setup });
   return [
-    {
-      id: `${engineName}.verify.cold.valid`,
-      impl: IMPL[engineName],
-      op: 'verify, cold, valid (window 1)',
-      k: k.coldValid,
-      setup: () => coldVerify(engineName, totpCodes().VALID, true),
-    },
-    {
-      id: `${engineName}.verify.cold.invalid`,
-      impl: IMPL[engineName],
-      op: 'verify, cold, invalid (window 1)',
-      k: k.coldInvalid,
-      setup: () => coldVerify(engineName, totpCodes().INVALID, false),
-    },
+    row('verify.cold.valid', 'verify, cold, valid (window 1)', k.coldValid, () => coldVerify(engineName, totpCodes().VALID, true)),
+    row('verify.cold.invalid', 'verify, cold, invalid (window 1)', k.coldInvalid, () => coldVerify(engineName, totpCodes().INVALID, false)),
     ...(engineName === 'native'
-      ? [
-          {
-            id: 'native.verify.cold.valid.twokeys',
-            impl: IMPL.native,
-            op: 'verify, cold, valid, a second key in use',
-            k: k.coldValid,
-            setup: () => coldVerifySecondKey('native'),
-          },
-        ]
+      ? [row('verify.cold.valid.twokeys', 'verify, cold, valid, a second key in use', k.coldValid, () => coldVerifySecondKey('native'))]
       : []),
-    {
-      id: `${engineName}.verify.warm.now`,
-      impl: IMPL[engineName],
-      op: 'verify, warm (current step, Date.now)',
-      k: 4000,
-      setup: () => warmNow(engineName),
-    },
-    {
-      id: `${engineName}.verify.warm.pinned`,
-      impl: IMPL[engineName],
-      op: 'verify, warm (timeMs given)',
-      k: 4000,
-      setup: () => warmPinned(engineName),
-    },
-    {
-      id: `${engineName}.generate`,
-      impl: IMPL[engineName],
-      op: 'generate (timeMs given)',
-      k: k.generate,
-      setup: () => generate(engineName),
-    },
+    row('verify.warm.now', 'verify, warm (current step, Date.now)', 4000, () => warmNow(engineName)),
+    row('verify.warm.pinned', 'verify, warm (timeMs given)', 4000, () => warmPinned(engineName)),
+    row('generate', 'generate (timeMs given)', k.generate, () => generate(engineName)),
+    row('once.verify.invalid', 'one-shot verifyTotp, base32 secret, invalid (window 1)', k.once, () => oneShotVerify(engineName, totpCodes().INVALID, false)),
+    row('once.verify.valid', 'one-shot verifyTotp, base32 secret, valid (window 1)', k.once, () => oneShotVerify(engineName, totpCodes().VALID, true)),
+    row('key.create', 'key creation: TotpKey.fromBase32 + destroy', k.create, () => keyLifecycle(engineName, false)),
+    row('key.create.verify', 'key creation + verify (invalid) + destroy', k.createVerify, () => keyLifecycle(engineName, true)),
   ];
 }
 
 /** K = calls per tinybench sample: a sample of ~100-400 µs, so the ~40 ns timer read is noise. */
 export const cases = [
-  ...engineCases('native', { coldValid: 1000, coldInvalid: 500, generate: 1000 }).map((c) => ({
+  ...engineCases('native', { coldValid: 1000, coldInvalid: 500, generate: 1000, once: 400, create: 400, createVerify: 200 }).map((c) => ({
     ...c,
-    quick: c.id !== 'native.verify.warm.pinned' && c.id !== 'native.verify.cold.valid.twokeys',
+    quick: !['native.verify.warm.pinned', 'native.verify.cold.valid.twokeys', 'native.once.verify.valid', 'native.key.create'].includes(c.id),
   })),
-  ...engineCases('js', { coldValid: 64, coldInvalid: 32, generate: 64 }).map((c) => ({
+  ...engineCases('js', { coldValid: 64, coldInvalid: 32, generate: 64, once: 32, create: 64, createVerify: 24 }).map((c) => ({
     ...c,
     quick: c.id === 'js.verify.cold.valid',
   })),

@@ -42,10 +42,48 @@ async function speakeasy(codes, expect) {
   return { call: (i) => speakeasyLib.totp.verify(opts[i]), expect };
 }
 
+// What a one-shot verifyTotp replaces: the peers given the base32 secret on every call, with no
+// object kept between calls.
+
+// otpauth 9.5: the static TOTP.validate with a Secret decoded from base32 on every call.
+async function otpauthFromBase32(codes, expect) {
+  const OTPAuth = await import('otpauth');
+  const validate = (token, timestamp) => OTPAuth.TOTP.validate({ token, secret: OTPAuth.Secret.fromBase32(SECRET_BASE32), timestamp, window: 1 });
+  await checkTotpVerify('otpauth TOTP.validate + Secret.fromBase32', (token, i) => validate(token, TIMES_MS[i]) !== null);
+  return { call: (i) => validate(codes[i], TIMES_MS[i]), accepted: (delta) => delta !== null, expect };
+}
+
+// otplib 12 (the version most code still runs, under the npm alias otplib12): authenticator.check(token,
+// base32 secret), which decodes the secret on every call. `epoch` (ms) pins the time and
+// `window: 1` accepts one step each side; one clone per fixture time, made before timing, so
+// that setting options is not timed.
+async function otplib12(codes, expect) {
+  const { authenticator } = await import('otplib12');
+  const clones = TIMES_MS.map((epoch) => authenticator.clone({ epoch, window: 1 }));
+  await checkTotpVerify('otplib 12 authenticator.check', (token, i) => clones[i].check(token, SECRET_BASE32));
+  return { call: (i) => clones[i].check(codes[i], SECRET_BASE32), expect };
+}
+
+// otplib 13 verifySync with the base32 secret (its README's form), decoded on every call.
+async function otplibBase32(codes, expect) {
+  const { verifySync } = await import('otplib');
+  const options = (token, i) => ({ secret: SECRET_BASE32, token, epoch: TIMES_S[i], epochTolerance: 30 });
+  await checkTotpVerify('otplib verifySync (base32)', (token, i) => verifySync(options(token, i)).valid);
+  const opts = TIMES_S.map((_, i) => options(codes[i], i));
+  return { call: (i) => verifySync(opts[i]), accepted: (result) => result.valid === true, expect };
+}
+
 // setup(codes, expect): codes = the valid or the invalid code of each fixture step.
 const peer = (id, impl, k, quick, setup) => [
   { id: `${id}.valid`, impl, op: 'verify, valid (window 1)', k, quick, setup: () => setup(totpCodes().VALID, true) },
   { id: `${id}.invalid`, impl, op: 'verify, invalid (window 1)', k: Math.max(1, k >> 1), quick: false, setup: () => setup(totpCodes().INVALID, false) },
+];
+
+// The same for the one-shot comparisons: compared with native.once.verify.*, the invalid code
+// (the target's figure) in the quick set.
+const oneShotPeer = (id, impl, k, setup) => [
+  { id: `${id}.valid`, impl, op: 'one-shot verify, base32 secret, valid (window 1)', k, quick: false, twin: 'native.once.verify.valid', setup: () => setup(totpCodes().VALID, true) },
+  { id: `${id}.invalid`, impl, op: 'one-shot verify, base32 secret, invalid (window 1)', k: Math.max(1, k >> 1), quick: true, twin: 'native.once.verify.invalid', setup: () => setup(totpCodes().INVALID, false) },
 ];
 
 export const cases = [
@@ -53,4 +91,7 @@ export const cases = [
   ...peer('otplib.verifySync', 'otplib 13 verifySync', 8, false, (codes, expect) => otplib(codes, expect, true)),
   ...peer('otpauth.validate', 'otpauth 9 TOTP#validate', 64, true, otpauth),
   ...peer('speakeasy.verify', 'speakeasy 2 totp.verify', 16, false, speakeasy),
+  ...oneShotPeer('otpauth.validate.fromBase32', 'otpauth 9 TOTP.validate + Secret.fromBase32', 32, otpauthFromBase32),
+  ...oneShotPeer('otplib12.check', 'otplib 12 authenticator.check', 16, otplib12),
+  ...oneShotPeer('otplib.verifySync.base32', 'otplib 13 verifySync, base32 secret', 16, otplibBase32),
 ].map((c) => ({ suite: 'peers', ...c }));

@@ -1,14 +1,18 @@
 // libFuzzer target for everything the native code computes from caller input: key setup
 // (init_key_state: any algorithm and digit value, secrets of 0..N bytes, shorter and longer than
-// a hash block), code_at (any 64-bit counter) and find_code (any non-negative 63-bit counter,
-// every window, codes that match some slot, none, or a slot outside the window).
+// a hash block), code_at (any 64-bit counter), find_code (any non-negative 63-bit counter, every
+// window, codes that match some slot, none, or a slot outside the window), find_counter (the HOTP
+// look-ahead, 0..20 counters) and the key fingerprint. (fuzz_arena.cc covers the key arena and
+// the base32 decoder.)
 //
 // Differential three ways, on every input:
-//   - against an independent reference: OpenSSL's HMAC plus RFC 4226 §5.3 truncation;
-//   - the accelerated cores (SHA-NI / ARMv8) against the portable C++ cores, through find_code and
-//     code_at and directly with batches of 1 to 3 counters;
-//   - find_code against the reference codes: each written slot holds its step's code, the
-//     returned index is the first matching slot, and nothing past the matching batch is written.
+//   - against an independent reference: OpenSSL's HMAC plus RFC 4226 §5.3 truncation, and
+//     OpenSSL's SHA-256 for the fingerprint;
+//   - the accelerated cores (SHA-NI / ARMv8) against the portable C++ cores, through key setup,
+//     find_code, find_counter and code_at, and directly with batches of 1 to 3 counters;
+//   - find_code and find_counter against the reference codes: each written slot holds its
+//     counter's code, the returned index is the first match, and nothing past the matching
+//     batch is written.
 // Built with AddressSanitizer and UndefinedBehaviorSanitizer (scripts/sanitize.sh), so a stray
 // read or write, a signed overflow or a bad shift stops the run with a reproducer file.
 //
@@ -118,10 +122,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   const uint64_t raw_counter = read_le(header + 4, 8);
   const uint32_t raw_code = static_cast<uint32_t>(read_le(header + 12, 4));
 
-  totp::KeyState key;
+  totp::KeyState key, portable_key;
   std::memset(&key, 0xa5, sizeof key);
+  totp::select_cores(false);
+  totp::init_key_state(&portable_key, static_cast<totp::Algorithm>(algorithm_value), secret, secret_len, digits);
+  totp::select_cores(true);
   const bool accepted =
       totp::init_key_state(&key, static_cast<totp::Algorithm>(algorithm_value), secret, secret_len, digits);
+  if (std::memcmp(&key, &portable_key, sizeof key) != 0) fail("key setup differs between cores", algorithm_value, secret_len);
+  totp::wipe_key_state(&portable_key);
   const bool valid = algorithm_value <= 2 && digits >= 6 && digits <= 8;
   if (accepted != valid) fail("init_key_state accepted an invalid key or refused a valid one", accepted, valid);
   if (!accepted) {
@@ -181,6 +190,50 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
                       : i < may_write ? got.slots[i] == expected_slots[i] || got.slots[i] == kCanary
                                       : got.slots[i] == kCanary;
       if (!ok) fail("find_code slot content", static_cast<uint64_t>(i), static_cast<uint32_t>(got.slots[i]));
+    }
+  }
+
+  // The HOTP look-ahead from the same counter over 2 * window further counters, for the same code.
+  const int look_ahead = 2 * window;
+  int32_t expected_forward[totp::kMaxCandidates];
+  int expected_forward_index = -1;
+  for (int i = 0; i <= look_ahead; ++i) {
+    expected_forward[i] = static_cast<int32_t>(reference_code(algorithm, secret, secret_len, digits, ucounter + static_cast<uint64_t>(i)));
+    if (expected_forward_index < 0 && static_cast<uint32_t>(expected_forward[i]) == code) expected_forward_index = i;
+  }
+  for (bool accelerated : {false, true}) {
+    totp::select_cores(accelerated);
+    auto* slots = new int32_t[totp::kMaxCandidates];
+    for (int i = 0; i < totp::kMaxCandidates; ++i) slots[i] = kCanary;
+    const int index = totp::find_counter(key, counter, code, look_ahead, slots);
+    if (index != expected_forward_index) fail("find_counter returned the wrong counter", static_cast<uint64_t>(index), static_cast<uint64_t>(expected_forward_index));
+    const int needed = index < 0 ? look_ahead + 1 : index + 1;
+    for (int i = 0; i < totp::kMaxCandidates; ++i) {
+      const bool ok = i < needed ? slots[i] == expected_forward[i]
+                                 : slots[i] == kCanary || (i <= look_ahead && slots[i] == expected_forward[i]);
+      if (!ok) fail("find_counter slot content", static_cast<uint64_t>(i), static_cast<uint32_t>(slots[i]));
+    }
+    delete[] slots;
+  }
+
+  // The fingerprint: the first 32 bits of SHA-256("totp-handshake key id\0" || secret), on both cores.
+  {
+    static const char kDomain[] = "totp-handshake key id";
+    uint8_t digest[EVP_MAX_MD_SIZE];
+    unsigned int digest_len = 0;
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    if (ctx == nullptr || EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) != 1 ||
+        EVP_DigestUpdate(ctx, kDomain, sizeof kDomain) != 1 || EVP_DigestUpdate(ctx, secret, secret_len) != 1 ||
+        EVP_DigestFinal_ex(ctx, digest, &digest_len) != 1) {
+      fail("OpenSSL SHA-256 failed", secret_len, 0);
+    }
+    EVP_MD_CTX_free(ctx);
+    const uint32_t want = (static_cast<uint32_t>(digest[0]) << 24) | (static_cast<uint32_t>(digest[1]) << 16) |
+                          (static_cast<uint32_t>(digest[2]) << 8) | digest[3];
+    for (bool accelerated : {false, true}) {
+      totp::select_cores(accelerated);
+      const uint32_t got = totp::fingerprint(secret, secret_len);
+      if (got != want) fail("fingerprint differs from OpenSSL SHA-256", got, want);
     }
   }
 

@@ -7,7 +7,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-sources=("$here/cores_test.cc" "$here"/../hmac_totp.cc "$here"/../cpu_dispatch.cc "$here"/../sha_portable.cc "$here"/../sha_x86.cc "$here"/../sha_arm.cc)
+sources=("$here/cores_test.cc" "$here"/../base32.cc "$here"/../key_arena.cc "$here"/../hmac_totp.cc "$here"/../cpu_dispatch.cc "$here"/../sha_portable.cc "$here"/../sha_x86.cc "$here"/../sha_arm.cc)
 flags=(-std=c++17 -Wall -Wextra -Werror)
 
 echo "native self-test: host ($(uname -m))"

@@ -2,8 +2,10 @@
 // CPU's SHA instructions, and the native addon forced onto its portable C++ cores.
 import { jsEngine, nativeEngine } from '../../dist/engine/index.js';
 import type { Engine } from '../../dist/engine/types.js';
+import { createHotpKeyOnEngine } from '../../dist/hotp.js';
+import type { HotpKey, TotpKey, TotpOptions } from '../../dist/index.js';
 import { createKeyOnEngine } from '../../dist/key.js';
-import type { TotpKey, TotpOptions } from '../../dist/index.js';
+import { checkHotpOn, checkTotpOn, generateHotpOn, generateTotpOn, type HotpOptions } from '../../dist/once.js';
 
 export interface EngineCase {
   name: string;
@@ -31,6 +33,20 @@ if (nativeEngine !== undefined) {
 
 export function keyOn(engine: Engine, secret: Uint8Array, options?: TotpOptions): TotpKey {
   return createKeyOnEngine(engine, secret, options);
+}
+
+export function hotpKeyOn(engine: Engine, secret: Uint8Array, options?: HotpOptions): HotpKey {
+  return createHotpKeyOnEngine(engine, secret, options);
+}
+
+/** The one-shot functions on one engine, as the package exports them on the default one. */
+export function oneShotOn(engine: Engine) {
+  return {
+    checkTotp: (...args: Parameters<typeof checkTotpOn> extends [Engine, ...infer R] ? R : never) => checkTotpOn(engine, ...args),
+    generateTotp: (...args: Parameters<typeof generateTotpOn> extends [Engine, ...infer R] ? R : never) => generateTotpOn(engine, ...args),
+    checkHotp: (...args: Parameters<typeof checkHotpOn> extends [Engine, ...infer R] ? R : never) => checkHotpOn(engine, ...args),
+    generateHotp: (...args: Parameters<typeof generateHotpOn> extends [Engine, ...infer R] ? R : never) => generateHotpOn(engine, ...args),
+  };
 }
 
 export const ascii = (text: string): Uint8Array => new TextEncoder().encode(text);
