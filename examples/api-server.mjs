@@ -51,26 +51,11 @@ function handle(req, res) {
   if (checkOtp(req, res)) json(res, 200, { success: true });
 }
 
-// The same handler on each listener; the guard counts failed codes per listener, so guesses
-// sent to the TCP port cannot use up what the socket's clients are allowed.
-const servers = [];
-if (port !== undefined) {
-  const server = createServer(handle);
-  servers.push(server);
-  server.listen(port, host, () => {
-    const address = server.address();
-    console.log(`listening on http://${address.address}:${address.port}`);
-  });
-}
-if (env.OTP_SOCKET) {
-  const server = createServer(handle);
-  servers.push(server);
-  console.log(`listening on unix:${await listenOnKeySocket(server, owner, { name: env.OTP_SOCKET })}`);
-}
-
 // Docker and Kubernetes stop a container with SIGTERM: stop listening, finish the requests in
 // flight, remove the key, and end the process (an owner's timers never keep it alive, but open
-// connections would).
+// connections would). Installed before the servers listen: until a handler exists, SIGTERM kills
+// the process outright, and whoever waits for "listening" may send it at once.
+const servers = [];
 for (const signal of ['SIGTERM', 'SIGINT']) {
   process.once(signal, async () => {
     for (const server of servers) {
@@ -86,3 +71,20 @@ for (const signal of ['SIGTERM', 'SIGINT']) {
     }
   });
 }
+
+// The same handler on each listener; the guard counts failed codes per listener, so guesses
+// sent to the TCP port cannot use up what the socket's clients are allowed.
+if (port !== undefined) {
+  const server = createServer(handle);
+  servers.push(server);
+  server.listen(port, host, () => {
+    const address = server.address();
+    console.log(`listening on http://${address.address}:${address.port}`);
+  });
+}
+if (env.OTP_SOCKET) {
+  const server = createServer(handle);
+  servers.push(server);
+  console.log(`listening on unix:${await listenOnKeySocket(server, owner, { name: env.OTP_SOCKET })}`);
+}
+

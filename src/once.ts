@@ -73,13 +73,15 @@ function totpParameters(options: object, what: string, known: ReadonlySet<string
   const { algorithm, digits, period, epoch } = options as TotpOptions;
   return algorithm === undefined && digits === undefined && period === undefined && epoch === undefined
     ? TOTP_DEFAULTS
-    : resolveTotpOptions(options as TotpOptions);
+    : resolveTotpOptions({ algorithm, digits, period, epoch } as TotpOptions);
 }
 
 /** The algorithm and digits of HOTP options (the TOTP table of defaults, whose checks they share). */
 export function resolveHotpOptions(options: HotpOptions | undefined): { algorithm: Algorithm; digits: 6 | 7 | 8 } {
   // HOTP options are TOTP options without period and epoch (refused by name before this is called).
-  return resolveTotpOptions(options);
+  if (options === undefined) return TOTP_DEFAULTS;
+  const { algorithm, digits } = options;
+  return resolveTotpOptions({ algorithm, digits } as TotpOptions);
 }
 
 /** An HOTP counter: a whole number from 0 with room for the look-ahead below 2^53. */

@@ -14,9 +14,9 @@ const DIST = path.join(root, 'dist');
 /** Layer of each module, by path under dist/ (first match wins). Lower layers know nothing of higher ones. */
 const LAYERS: Array<[RegExp, number, string]> = [
   [/^(internal\/.*|errors)\.js$/, 0, 'the floor: errors, option checks, the code parser, step arithmetic, file-system helpers'],
-  [/^engine\/.*\.js$/, 1, 'the engines and the one loader'],
-  [/^(base32|uri|options|events|verifier)\.js$/, 2, 'formats, TOTP options, the audit vocabulary, the verifier contract'],
-  [/^(key|hotp|oneshot|secret)\.js$/, 3, 'the keys'],
+  [/^(base32|uri|options|events|verifier)\.js$/, 1, 'formats, TOTP options and limits, the audit vocabulary, the verifier contract'],
+  [/^engine\/.*\.js$/, 2, 'the engines and the one loader'],
+  [/^(key|hotp|once|otp-key|secret)\.js$/, 3, 'the keys and one-shot codes'],
   [/^(handshake|cluster)\/.*\.js$/, 4, 'the file handshake and the keyring in etcd'],
   [/^(http|client|compat)\/.*\.js$/, 5, 'the guards, the client, the compat layers'],
   [/^(cli|index)\.js$|^demo\/.*\.js$/, 6, 'the faces'],

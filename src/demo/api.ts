@@ -27,7 +27,6 @@ async function main(file: string): Promise<void> {
   const socketServer = createServer(handle);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const socketPath = await listenOnKeySocket(socketServer, owner);
-  notify({ notice: 'ready', port: (server.address() as AddressInfo).port, socketPath, keyId: owner.keyId });
 
   serve({
     counts: async () => ({ ...counts }),
@@ -47,6 +46,8 @@ async function main(file: string): Promise<void> {
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   process.once('disconnect', stop);
+  // Ready only once stopping works: a SIGTERM before its handler exists would kill the process outright.
+  notify({ notice: 'ready', port: (server.address() as AddressInfo).port, socketPath, keyId: owner.keyId });
 }
 
 main(process.argv[2] ?? '').catch((error: unknown) => {

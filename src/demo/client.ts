@@ -22,8 +22,6 @@ async function main(file: string, url: string, socketPath: string): Promise<void
       if (event.type === 'load') notify({ notice: 'load', keyId: event.keyId });
     },
   });
-  notify({ notice: 'ready', keyId: reader.keyId });
-
   let traffic: Promise<number> | undefined;
   let running = false;
   const send = async (): Promise<number> => {
@@ -62,6 +60,8 @@ async function main(file: string, url: string, socketPath: string): Promise<void
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   process.once('disconnect', stop);
+  // Ready only once stopping works: a SIGTERM before its handler exists would kill the process outright.
+  notify({ notice: 'ready', keyId: reader.keyId });
 }
 
 main(process.argv[2] ?? '', process.argv[3] ?? '', process.argv[4] ?? '').catch((error: unknown) => {

@@ -12,11 +12,12 @@ import type * as Entry from '../index.js';
 
 const entry = createRequire(import.meta.url)('../index.js') as typeof Entry;
 
-export const { backend, engineInfo, isOtpError, listenOnKeySocket, TOTP_DEFAULTS } = entry;
+export const { backend, checkHotp, checkTotp, engineInfo, generateHotp, generateTotp, isOtpError, listenOnKeySocket, TOTP_DEFAULTS, verifyHotp, verifyTotp } = entry;
 // Classes are values and types: both meanings are exported.
-export const { EtcdKeyMirror, EtcdKeyOwner, KeyOwner, KeyReader, OtpError, TotpKey } = entry;
+export const { EtcdKeyMirror, EtcdKeyOwner, HotpKey, KeyOwner, KeyReader, OtpError, TotpKey } = entry;
 export type EtcdKeyMirror = Entry.EtcdKeyMirror;
 export type EtcdKeyOwner = Entry.EtcdKeyOwner;
+export type HotpKey = Entry.HotpKey;
 export type KeyOwner = Entry.KeyOwner;
 export type KeyReader = Entry.KeyReader;
 export type OtpError = Entry.OtpError;
