@@ -38,7 +38,9 @@
 #include "sha_cores.h"
 
 #if defined(__linux__)
-#include <sys/random.h>
+#include <sys/random.h>  // GRND_NONBLOCK
+#include <sys/syscall.h>
+#include <unistd.h>
 #elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__)
 #include <cstdlib>
 #endif
@@ -73,9 +75,11 @@ constexpr int kArgDigits = 4;     // the digits of a key being made
 constexpr int kFingerprintSlot = totp::kMaxCandidates;
 constexpr int kScratchSlots = totp::kMaxCandidates + 1;
 
-// One environment's exchange memory with JavaScript, exposed as one external ArrayBuffer.
+// One environment's exchange memory with JavaScript, exposed as one external ArrayBuffer. No
+// over-alignment (alignas beyond 16): `new Addon` would then need C++17's aligned operator new,
+// from a libstdc++ newer (CXXABI_1.3.11) than the prebuilds' floor (scripts/prebuild.mjs).
 struct CallBlock {
-  alignas(64) double args[kArgSlots];
+  double args[kArgSlots];
   int32_t scratch[kScratchSlots];
 };
 
@@ -117,8 +121,10 @@ void release(Addon* addon) {
 // and an address stand in (handles stay checked either way).
 uint64_t random_mask(const void* salt) {
   uint64_t value = 0;
-#if defined(__linux__)
-  if (getrandom(&value, sizeof value, GRND_NONBLOCK) == static_cast<ssize_t>(sizeof value)) return value;
+#if defined(__linux__) && defined(SYS_getrandom)
+  // The system call itself, not glibc's getrandom() wrapper: that one needs glibc 2.25, above the
+  // prebuilds' floor (scripts/prebuild.mjs), while the call exists since Linux 3.17.
+  if (syscall(SYS_getrandom, &value, sizeof value, GRND_NONBLOCK) == static_cast<long>(sizeof value)) return value;
 #elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__)
   arc4random_buf(&value, sizeof value);
   return value;
