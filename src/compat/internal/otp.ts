@@ -5,18 +5,22 @@
 //
 // Two tiers:
 // - `code` and `search`: a safe-integer counter >= 0, 1 to 10 digits, any node:crypto digest
-//   name. These are the calls a verify makes in the common case, and the ones to route to the
-//   core's one-shot functions when they land: that change is confined to these two functions.
-//   Route only what the core takes and keep node:crypto below for the rest: the names arrive as
-//   the originals spell them ('sha1', 'SHA1', 'sha256', 'SHA512'; also 'SHA224', 'SHA3-256',
-//   'md5', ... which stay here), digits outside 6-8 stay here, and keys are any length the
-//   originals accept (10 bytes is common, 0 happens): short ones need the core's explicit
-//   short-secret opt-in, and any size the core refuses stays here. `search` is handed the
-//   window in its original's order and must report the first match in that order.
+//   name. These are the calls a verify makes in the common case. What the core's engine takes
+//   goes there, one crossing into the addon per call with nothing kept (the one-shot calls of
+//   src/once.ts): SHA-1, SHA-256 or SHA-512 however the original spells it, 6 to 8 digits, a key
+//   of 16 to 1024 bytes, and for `search` a window in an order the engine searches itself (the
+//   current counter then -1, +1, -2, +2, ..., or consecutive counters upwards). Everything else
+//   stays on node:crypto below: other digests ('SHA224', 'SHA3-256', 'md5', ...), other digit
+//   counts, the short keys the originals accept (10 bytes is common, 0 happens), and other
+//   orders. `search` is handed the window in its original's order and reports the first match
+//   in that order, on either path.
 // - `digest` and `truncate`: the raw HMAC of a message the layer encoded itself (a negative or
 //   fractional counter, a custom HMAC function, a digest the caller supplied), for the
 //   originals' edge cases. Nothing here is on a hot path.
 import { createHmac } from 'node:crypto';
+
+import { engine } from '../../engine/index.js';
+import { type AlgorithmId, CANDIDATE_SLOTS, MAX_LOOK_AHEAD } from '../../engine/types.js';
 
 /** 10^digits for 0 to 10 digits: every 31-bit truncated value fits in 10 digits. */
 const POWERS_OF_TEN = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000, 10_000_000_000];
@@ -53,11 +57,47 @@ function valueAt(algorithm: string, key: Uint8Array, counter: number): number {
   return truncate(createHmac(algorithm, key).update(counterMessage).digest());
 }
 
+// The engine's hashes, by the names the originals use for them (otplib 'sha1', otpauth 'SHA1',
+// speakeasy 'sha1', any case, with or without the dash).
+const ENGINE_ALGORITHMS: Readonly<Record<string, AlgorithmId>> = Object.freeze({ sha1: 0, 'sha-1': 0, sha256: 1, 'sha-256': 1, sha512: 2, 'sha-512': 2 });
+// What the engine takes of a key (src/engine/types.ts): shorter or longer ones stay here.
+const MIN_ENGINE_KEY_BYTES = 16;
+const MAX_ENGINE_KEY_BYTES = 1024;
+
+/** The engine's number for `algorithm` when the engine can compute this code, else undefined. */
+function engineAlgorithm(algorithm: string, key: Uint8Array, digits: number): AlgorithmId | undefined {
+  if (digits < 6 || digits > 8 || key.length < MIN_ENGINE_KEY_BYTES || key.length > MAX_ENGINE_KEY_BYTES) return undefined;
+  return ENGINE_ALGORITHMS[algorithm.toLowerCase()];
+}
+
+/** Whether counters[0 .. count) is the engine's window order around counters[0]: c, c-1, c+1, c-2, c+2, ... */
+function isWindowOrder(counters: ArrayLike<number>, count: number): boolean {
+  if (count % 2 === 0 || count > CANDIDATE_SLOTS) return false;
+  const center = counters[0] as number;
+  for (let i = 1; i < count; i++) {
+    const distance = (i + 1) >> 1;
+    if (counters[i] !== (i % 2 === 1 ? center - distance : center + distance)) return false;
+  }
+  return center - (count - 1) / 2 >= 0;
+}
+
+/** Whether counters[0 .. count) counts upwards by one from counters[0]. */
+function isAscending(counters: ArrayLike<number>, count: number): boolean {
+  if (count === 0 || count - 1 > MAX_LOOK_AHEAD) return false;
+  for (let i = 1; i < count; i++) if (counters[i] !== (counters[0] as number) + i) return false;
+  return true;
+}
+
 /**
  * The HOTP code at `counter` as a number below 10^digits (the caller pads it to a string).
  * counter: a safe integer >= 0; digits: a whole number from 1 to 10.
  */
 export function code(algorithm: string, key: Uint8Array, counter: number, digits: number): number {
+  const id = engineAlgorithm(algorithm, key, digits);
+  if (id !== undefined) {
+    const value = engine.codeOnce(id, key, digits, counter);
+    if (value >= 0) return value;
+  }
   return valueAt(algorithm, key, counter) % (POWERS_OF_TEN[digits] as number);
 }
 
@@ -68,6 +108,15 @@ export function code(algorithm: string, key: Uint8Array, counter: number, digits
  * servesCounter); digits from 1 to 10; target a number below 10^digits.
  */
 export function search(algorithm: string, key: Uint8Array, counters: ArrayLike<number>, count: number, digits: number, target: number): number {
+  const id = engineAlgorithm(algorithm, key, digits);
+  if (id !== undefined) {
+    // The engine's answer is an index into the same order, or -1; anything else (a refusal, a
+    // failed call) leaves the search to node:crypto.
+    let found = -2;
+    if (isWindowOrder(counters, count)) found = engine.findCodeOnce(id, key, digits, counters[0] as number, target, (count - 1) / 2);
+    else if (isAscending(counters, count)) found = engine.findCounterOnce(id, key, digits, counters[0] as number, target, count - 1);
+    if (found >= -1 && found < count) return found;
+  }
   const modulus = POWERS_OF_TEN[digits] as number;
   for (let i = 0; i < count; i++) {
     if (valueAt(algorithm, key, counters[i] as number) % modulus === target) return i;
