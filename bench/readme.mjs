@@ -98,6 +98,22 @@ export function renderSection(results) {
     if (payoff) lines.push(payoff, '');
   }
 
+  // The compat layers beside the calls they replace: same arguments, valid code, window 1.
+  const compat = results.cases.filter((c) => c.suite === 'compat' && c.id.endsWith('.adapter') && !c.skipped);
+  const compatRows = compat.flatMap((adapter) => {
+    const original = byId.get(adapter.id.replace(/\.adapter$/, '.original'));
+    if (!original) return [];
+    return [`| ${original.impl} | ${formatNs(original.medianNs)} | ${formatNs(adapter.medianNs)} | ${formatRatio(original.medianNs / adapter.medianNs)} |`];
+  });
+  if (compatRows.length > 0) {
+    lines.push(
+      '| the same call after the one-line import change (valid code, window 1) | original | `totp-handshake/compat/...` | speed-up |',
+      '|---|---:|---:|---:|',
+      ...compatRows,
+      '',
+    );
+  }
+
   if (results.http) {
     const m = Object.fromEntries(results.http.modes.map((mode) => [mode.mode, mode]));
     const s = results.http.settings;
