@@ -53,3 +53,60 @@ it('with TOTP_HANDSHAKE_BACKEND=native and no addon, import() rejects with ERR_O
     rmSync(consumer, { recursive: true, force: true });
   }
 });
+
+describe('without the addon, and without TOTP_HANDSHAKE_BACKEND', () => {
+  function consumerWithoutAddon(): { dir: string; cleanup: () => void } {
+    const dir = mkdtempSync(path.join(tmpdir(), 'otp-fallback-'));
+    const pkg = path.join(dir, 'node_modules', 'totp-handshake');
+    mkdirSync(pkg, { recursive: true });
+    cpSync(path.join(root, 'dist'), path.join(pkg, 'dist'), { recursive: true });
+    cpSync(path.join(root, 'package.json'), path.join(pkg, 'package.json'));
+    symlinkSync(path.join(root, 'node_modules', 'node-gyp-build'), path.join(dir, 'node_modules', 'node-gyp-build'));
+    return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  }
+  const script = `
+    const { TotpKey, verifyTotp, engineInfo } = require('totp-handshake');
+    process.on('warning', (w) => console.log(JSON.stringify({ name: w.name, code: w.code, message: w.message })));
+    console.log(JSON.stringify({ loaded: engineInfo.backend }));
+    const key = TotpKey.random();
+    TotpKey.random().destroy();
+    verifyTotp(key.toBase32(), '000000');
+    setImmediate(() => console.log(JSON.stringify({ done: true })));`;
+  const run = (dir: string, env: Record<string, string | undefined>) => {
+    const childEnv = { ...process.env, ...env };
+    if (env.TOTP_HANDSHAKE_BACKEND === undefined) delete childEnv.TOTP_HANDSHAKE_BACKEND;
+    return execFileSync(process.execPath, ['-e', script], { cwd: dir, env: childEnv, encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+  };
+
+  it('warns once, at first use, with a stable code, saying why and what to run', () => {
+    const { dir, cleanup } = consumerWithoutAddon();
+    try {
+      const lines = run(dir, { TOTP_HANDSHAKE_BACKEND: undefined });
+      expect(lines[0]).toEqual({ loaded: 'js' });
+      const warnings = lines.filter((line) => line.code !== undefined);
+      expect(warnings).toEqual([
+        {
+          name: 'TotpHandshakeWarning',
+          code: 'TOTP_HANDSHAKE_NODE_CRYPTO',
+          message: expect.stringMatching(/^totp-handshake runs on node:crypto, .* because its native addon did not load \(No native build was found.*npm rebuild totp-handshake.*TOTP_HANDSHAKE_BACKEND=js/),
+        },
+      ]);
+      expect(lines.at(-1)).toEqual({ done: true });
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('says nothing with TOTP_HANDSHAKE_BACKEND=js, or when the addon runs', () => {
+    const { dir, cleanup } = consumerWithoutAddon();
+    try {
+      expect(run(dir, { TOTP_HANDSHAKE_BACKEND: 'js' })).toEqual([{ loaded: 'js' }, { done: true }]);
+    } finally {
+      cleanup();
+    }
+    expect(run(root, { TOTP_HANDSHAKE_BACKEND: undefined })).toEqual([{ loaded: 'native' }, { done: true }]);
+  });
+});
