@@ -212,6 +212,11 @@ bool cpu_has_arm_sha() {
 #endif
 }
 
+// The batch dispatchers below have the same shape in sha_x86.cc and sha_arm.cc on purpose: each
+// turns a run-time count into a compile-time batch size of this file's own kernels, and must
+// itself carry this file's target attribute so that the kernels inline into it. A shared
+// template would be a call across target attributes on the hot path (the cold verify is two
+// compressions: a call there is measurable), or a macro; neither reads better than six lines.
 TOTP_ARM_SHA_TARGET void hmac_sha1_arm(const uint32_t* inner, const uint32_t* outer, const uint64_t* counters,
                                        int count, uint32_t (*digests)[8]) {
   switch (count) {

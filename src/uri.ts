@@ -2,6 +2,7 @@
 //   otpauth://totp/ISSUER:ACCOUNT?secret=BASE32&issuer=ISSUER&algorithm=SHA1&digits=6&period=30
 import { decodeBase32, encodeBase32 } from './base32.js';
 import { OtpError } from './errors.js';
+import { fail as failWith } from './internal/options.js';
 import { type Algorithm, ALGORITHMS, type ResolvedTotpOptions, resolveTotpOptions, type TotpOptions } from './options.js';
 
 export interface ParsedUri {
@@ -13,7 +14,7 @@ export interface ParsedUri {
 
 // The URI holds the secret: no message here may quote it.
 function fail(message: string): never {
-  throw new OtpError('ERR_OTP_URI', message);
+  return failWith(message, 'ERR_OTP_URI');
 }
 
 const KNOWN_PARAMETERS = ['secret', 'issuer', 'algorithm', 'digits', 'period'];

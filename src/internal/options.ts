@@ -2,10 +2,11 @@
 // throws ERR_OTP_OPTIONS at once, naming the option, rather than misbehaving later. In plain
 // JavaScript a misspelt option name would otherwise be ignored in silence (`windw: 2` leaving
 // the window at 1), so option objects are also checked for names they do not know.
-import { OtpError } from '../errors.js';
+import { OtpError, type OtpErrorCode } from '../errors.js';
 
-export function fail(message: string): never {
-  throw new OtpError('ERR_OTP_OPTIONS', message);
+/** Throws the OtpError for a bad argument: ERR_OTP_OPTIONS, or the code of the format being read. */
+export function fail(message: string, code: OtpErrorCode = 'ERR_OTP_OPTIONS'): never {
+  throw new OtpError(code, message);
 }
 
 /** Edit distance (insertions, deletions, substitutions, adjacent swaps), for "did you mean". */
