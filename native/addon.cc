@@ -25,7 +25,7 @@
 #include <node_api.h>
 
 #include <cfloat>
-#include <chrono>
+#include <ctime>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -129,8 +129,9 @@ uint64_t random_mask(const void* salt) {
   arc4random_buf(&value, sizeof value);
   return value;
 #endif
-  value = static_cast<uint64_t>(std::chrono::high_resolution_clock::now().time_since_epoch().count()) ^
-          reinterpret_cast<uintptr_t>(salt);
+  // The C library's clocks, not std::chrono's: that would need a newer libstdc++ (GLIBCXX_3.4.19)
+  // than the prebuilds' floor (scripts/prebuild.mjs) for a fallback that should never run.
+  value = (static_cast<uint64_t>(std::time(nullptr)) << 20) ^ static_cast<uint64_t>(std::clock()) ^ reinterpret_cast<uintptr_t>(salt);
   value = (value ^ (value >> 30)) * 0xbf58476d1ce4e5b9ull;  // splitmix64's finaliser
   value = (value ^ (value >> 27)) * 0x94d049bb133111ebull;
   return value ^ (value >> 31);
