@@ -93,6 +93,12 @@ export class TotpKey extends OtpKey {
     );
   }
 
+  /** The secret as base32 without padding: what key files hold and `oathtool -b` reads. */
+  override toBase32(): string {
+    // Declared here as well as on OtpKey, so that TotpKey's own prototype carries SPEC §2's methods.
+    return super.toBase32();
+  }
+
   /** An otpauth://totp/ URI for this key; `label` is the account name. */
   toUri(label = 'totp-handshake', issuer?: string): string {
     return this.withSecret((secret) => formatOtpauthUri(secret, this.#options(), label, issuer));
