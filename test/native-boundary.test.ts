@@ -251,15 +251,22 @@ describe.runIf(nativeEngine !== undefined)('the native addon at its boundary', (
     expect(end.bytes).toBe(end.chunks * (full.bytes / full.chunks));
   });
 
-  it('owns the exchange memory: a transfer copies it, and findCode keeps writing where JavaScript reads', () => {
+  it('owns the exchange memory: a transfer cannot detach it, and findCode keeps writing where JavaScript reads', () => {
     const key = create();
     const { scratch } = engine;
-    const copy = structuredClone(scratch.buffer, { transfer: [scratch.buffer] });
+    // Node 20 answers a transfer of the addon's external buffer with a copy; Node 22 and later
+    // refuse it (DataCloneError). Either way the buffer the addon writes into stays attached.
+    let copy: ArrayBuffer | undefined;
+    try {
+      copy = structuredClone(scratch.buffer, { transfer: [scratch.buffer] });
+    } catch (error) {
+      expect((error as Error).name).toBe('DataCloneError');
+    }
     expect(scratch.length).toBe(CANDIDATE_SLOTS + 1);
     expect(scratch.buffer.resizable).toBe(false);
     expect(engine.findCode(key, 5, reference(0, secret, 6, 6n), 3)).toBe(2);
     expect(scratch[2]).toBe(reference(0, secret, 6, 6n));
-    expect(copy.byteLength).toBe(scratch.buffer.byteLength);
+    if (copy) expect(copy.byteLength).toBe(scratch.buffer.byteLength);
     engine.destroyKey(key);
     scratch.fill(0);
   });
