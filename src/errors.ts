@@ -3,7 +3,7 @@
  * Messages name what was wrong and never contain a secret, a key file's content or a valid code.
  */
 export type OtpErrorCode =
-  /** A secret shorter than 16 bytes (RFC 4226 §4 R6) or longer than 1024. */
+  /** A secret shorter than 16 bytes (RFC 4226 §4 R6), or than a lower minSecretBytes, or longer than 1024. */
   | 'ERR_OTP_SECRET_LENGTH'
   /** A base32 secret that is not RFC 4648 base32. */
   | 'ERR_OTP_BASE32'

@@ -5,15 +5,19 @@ import { OtpError } from './errors.js';
 import { parseCode } from './internal/code.js';
 import { optionsObject } from './internal/options.js';
 import { type HotpCheckOptions, type HotpOptions, resolveCounter, resolveHotpOptions, resolveLookAhead } from './once.js';
-import type { Algorithm } from './options.js';
+import type { Algorithm, ShortSecretOption } from './options.js';
 import { OtpKey } from './otp-key.js';
-import { fromRandomSecret } from './secret.js';
+import { fromRandomSecret, resolveMinSecretBytes } from './secret.js';
 
 const CONSTRUCT = Symbol('HotpKey');
-const KEY_OPTIONS = ['algorithm', 'digits'];
+const KEY_OPTIONS = ['algorithm', 'digits', 'minSecretBytes'];
 const CHECK_OPTIONS = ['lookAhead'];
+const RANDOM_OPTIONS = ['algorithm', 'digits', 'bytes'];
 
-let construct: (secret: Uint8Array | string, options: HotpOptions | undefined, engine: Engine) => HotpKey;
+let construct: (secret: Uint8Array | string, options: HotpKeyOptions | undefined, engine: Engine) => HotpKey;
+
+/** Options of HotpKey.fromBase32 and fromBytes: the key's parameters, and the opt-in for short secrets. */
+export interface HotpKeyOptions extends HotpOptions, ShortSecretOption {}
 
 /**
  * An HOTP key (RFC 4226): codes for a counter that both sides advance. The key keeps no
@@ -32,25 +36,30 @@ export class HotpKey extends OtpKey {
     construct = (secret, options, engine) => new HotpKey(CONSTRUCT, secret, options, engine);
   }
 
-  private constructor(token: symbol, secret: Uint8Array | string, options: HotpOptions | undefined, engine: Engine) {
+  private constructor(token: symbol, secret: Uint8Array | string, options: HotpKeyOptions | undefined, engine: Engine) {
     if (token !== CONSTRUCT) throw new TypeError('use HotpKey.fromBase32, fromBytes or random');
-    const { algorithm, digits } = resolveHotpOptions(optionsObject(options, 'HotpKey', KEY_OPTIONS));
-    super(engine, secret, algorithm, digits, 'HOTP');
+    const checked = optionsObject(options, 'HotpKey', KEY_OPTIONS);
+    const { algorithm, digits } = resolveHotpOptions(checked);
+    super(engine, secret, algorithm, digits, 'HOTP', resolveMinSecretBytes(checked?.minSecretBytes));
   }
 
-  /** A key from a base32 secret (RFC 4648; any case; spaces and '=' padding are ignored). */
-  static fromBase32(secret: string, options?: HotpOptions): HotpKey {
+  /**
+   * A key from a base32 secret (RFC 4648; any case; spaces and '=' padding are ignored) of at
+   * least 16 bytes, or `minSecretBytes`.
+   */
+  static fromBase32(secret: string, options?: HotpKeyOptions): HotpKey {
     if (typeof secret !== 'string') throw new OtpError('ERR_OTP_BASE32', 'a base32 secret must be a string');
     return construct(secret, options, defaultEngine);
   }
 
-  /** A key from raw secret bytes (copied; at least 16 bytes). */
-  static fromBytes(secret: Uint8Array, options?: HotpOptions): HotpKey {
+  /** A key from raw secret bytes (copied; at least 16 bytes, or `minSecretBytes`). */
+  static fromBytes(secret: Uint8Array, options?: HotpKeyOptions): HotpKey {
     return createHotpKeyOnEngine(defaultEngine, secret, options);
   }
 
   /** A new key from the operating system's CSPRNG: `bytes` long (default 20, at least 16). */
   static random(options?: HotpOptions & { bytes?: number }): HotpKey {
+    optionsObject(options, 'HotpKey.random', RANDOM_OPTIONS); // a random secret is never short: no minSecretBytes
     return fromRandomSecret<HotpOptions, HotpKey>(options, 'HOTP', 'HotpKey.random', (secret, hotp) => construct(secret, hotp, defaultEngine));
   }
 
@@ -91,7 +100,7 @@ export class HotpKey extends OtpKey {
 }
 
 /** An HotpKey on a given engine: for tests that run both engines in one process. Not exported publicly. */
-export function createHotpKeyOnEngine(engine: Engine, secret: Uint8Array, options?: HotpOptions): HotpKey {
+export function createHotpKeyOnEngine(engine: Engine, secret: Uint8Array, options?: HotpKeyOptions): HotpKey {
   if (!(secret instanceof Uint8Array)) throw new OtpError('ERR_OTP_OPTIONS', 'secret must be a Uint8Array');
   return construct(secret, options, engine);
 }

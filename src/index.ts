@@ -4,14 +4,15 @@ export { OtpError, isOtpError, type OtpErrorCode } from './errors.js';
 export type { AuditEvent, AuditListener, Reason } from './events.js';
 export * from './handshake/index.js';
 export * from './cluster/index.js';
-export { HotpKey } from './hotp.js';
-export { TotpKey } from './key.js';
+export { HotpKey, type HotpKeyOptions } from './hotp.js';
+export { TotpKey, type TotpKeyOptions } from './key.js';
 export {
   checkHotp,
   checkTotp,
   generateHotp,
   generateTotp,
   type HotpCheckOptions,
+  type HotpGenerateOptions,
   type HotpOptions,
   type OtpSecret,
   type TotpCheckOptions,
@@ -19,7 +20,7 @@ export {
   verifyHotp,
   verifyTotp,
 } from './once.js';
-export { TOTP_DEFAULTS, type Algorithm, type TotpOptions, type VerifyOptions } from './options.js';
+export { TOTP_DEFAULTS, type Algorithm, type ShortSecretOption, type TotpOptions, type VerifyOptions } from './options.js';
 export type { CheckReason, CheckResult, KeyTiming, OtpVerifier } from './verifier.js';
 import { engineInfo } from './engine/index.js';
 

@@ -4,12 +4,14 @@ import { engine as defaultEngine } from './engine/index.js';
 import { type Engine, NO_CODE, SLOT_DELTAS } from './engine/types.js';
 import { OtpError } from './errors.js';
 import { parseCode } from './internal/code.js';
+import { optionsObject } from './internal/options.js';
 import { stepAt } from './internal/steps.js';
 import { OtpKey } from './otp-key.js';
 import {
   type Algorithm,
   DEFAULT_WINDOW,
   type ResolvedTotpOptions,
+  type ShortSecretOption,
   resolveTime,
   resolveTotpOptions,
   resolveVerifyOptions,
@@ -17,12 +19,15 @@ import {
   type TotpOptions,
   type VerifyOptions,
 } from './options.js';
-import { fromRandomSecret } from './secret.js';
+import { fromRandomSecret, resolveMinSecretBytes } from './secret.js';
 import { formatOtpauthUri, parseOtpauthUri } from './uri.js';
 
 const CONSTRUCT = Symbol('TotpKey');
 
-let construct: (secret: Uint8Array | string, options: ResolvedTotpOptions, engine: Engine) => TotpKey;
+let construct: (secret: Uint8Array | string, options: ResolvedTotpOptions, engine: Engine, minSecretBytes?: number) => TotpKey;
+
+/** Options of TotpKey.fromBase32 and fromBytes: the key's parameters, and the opt-in for short secrets. */
+export interface TotpKeyOptions extends TotpOptions, ShortSecretOption {}
 
 /**
  * A TOTP key (RFC 6238): generates and verifies codes.
@@ -56,31 +61,38 @@ export class TotpKey extends OtpKey {
   #known = 0;
 
   static {
-    construct = (secret, options, engine) => new TotpKey(CONSTRUCT, secret, options, engine);
+    construct = (secret, options, engine, minSecretBytes) => new TotpKey(CONSTRUCT, secret, options, engine, minSecretBytes);
   }
 
-  private constructor(token: symbol, secret: Uint8Array | string, options: ResolvedTotpOptions, engine: Engine) {
+  private constructor(token: symbol, secret: Uint8Array | string, options: ResolvedTotpOptions, engine: Engine, minSecretBytes?: number) {
     if (token !== CONSTRUCT) throw new TypeError('use TotpKey.fromBase32, fromBytes, fromUri or random');
-    super(engine, secret, options.algorithm, options.digits, 'TOTP');
+    super(engine, secret, options.algorithm, options.digits, 'TOTP', minSecretBytes);
     this.period = options.period;
     this.epoch = options.epoch;
   }
 
-  /** A key from a base32 secret (RFC 4648; any case; spaces and '=' padding are ignored). */
-  static fromBase32(secret: string, options?: TotpOptions): TotpKey {
+  /**
+   * A key from a base32 secret (RFC 4648; any case; spaces and '=' padding are ignored) of at
+   * least 16 bytes, or `minSecretBytes`.
+   */
+  static fromBase32(secret: string, options?: TotpKeyOptions): TotpKey {
     return fromBase32On(defaultEngine, secret, options);
   }
 
-  /** A key from raw secret bytes (copied; at least 16 bytes). */
-  static fromBytes(secret: Uint8Array, options?: TotpOptions): TotpKey {
+  /** A key from raw secret bytes (copied; at least 16 bytes, or `minSecretBytes`). */
+  static fromBytes(secret: Uint8Array, options?: TotpKeyOptions): TotpKey {
     return createKeyOnEngine(defaultEngine, secret, options);
   }
 
-  /** A key from an otpauth://totp/ URI, with the URI's algorithm, digits and period. */
-  static fromUri(uri: string): TotpKey {
+  /**
+   * A key from an otpauth://totp/ URI, with the URI's algorithm, digits and period; its secret
+   * at least 16 bytes, or `minSecretBytes`.
+   */
+  static fromUri(uri: string, options?: ShortSecretOption): TotpKey {
+    const minSecretBytes = resolveMinSecretBytes(optionsObject(options, 'TotpKey.fromUri', ['minSecretBytes'])?.minSecretBytes);
     const parsed = parseOtpauthUri(uri);
     try {
-      return construct(parsed.secret, parsed.options, defaultEngine);
+      return construct(parsed.secret, parsed.options, defaultEngine, minSecretBytes);
     } finally {
       parsed.secret.fill(0);
     }
@@ -208,17 +220,26 @@ export class TotpKey extends OtpKey {
   }
 }
 
-function fromBase32On(engine: Engine, secret: string, options: TotpOptions | undefined): TotpKey {
+function fromBase32On(engine: Engine, secret: string, options: TotpKeyOptions | undefined): TotpKey {
   // Text goes to the engine as it is (the addon decodes it without a copy in JavaScript); anything
   // else gets the base32 decoder's own error.
   if (typeof secret !== 'string') throw new OtpError('ERR_OTP_BASE32', 'a base32 secret must be a string');
-  return construct(secret, resolveTotpOptions(options), engine);
+  return constructWith(engine, secret, options);
 }
 
 /** A key on a given engine: for tests that run both engines in one process. Not exported publicly. */
-export function createKeyOnEngine(engine: Engine, secret: Uint8Array, options?: TotpOptions): TotpKey {
+export function createKeyOnEngine(engine: Engine, secret: Uint8Array, options?: TotpKeyOptions): TotpKey {
   if (!(secret instanceof Uint8Array)) throw new OtpError('ERR_OTP_OPTIONS', 'secret must be a Uint8Array');
-  return construct(secret, resolveTotpOptions(options), engine);
+  return constructWith(engine, secret, options);
+}
+
+/** A key from a caller's secret and options: minSecretBytes is checked here, the TOTP parameters by resolveTotpOptions. */
+function constructWith(engine: Engine, secret: Uint8Array | string, options: TotpKeyOptions | undefined): TotpKey {
+  if (options === undefined || options === null || typeof options !== 'object' || !('minSecretBytes' in options)) {
+    return construct(secret, resolveTotpOptions(options), engine);
+  }
+  const { minSecretBytes, ...totp } = options;
+  return construct(secret, resolveTotpOptions(totp), engine, resolveMinSecretBytes(minSecretBytes));
 }
 
 /** TotpKey.fromBase32 on a given engine: for tests. Not exported publicly. */

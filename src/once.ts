@@ -19,20 +19,21 @@ import {
   resolveTime,
   resolveTotpOptions,
   resolveWindow,
+  type ShortSecretOption,
   TOTP_DEFAULTS,
   type TotpOptions,
   type VerifyOptions,
 } from './options.js';
-import { assertSecret, retryWithBytes, secretInput, type SecretKind } from './secret.js';
+import { assertSecret, resolveMinSecretBytes, retryWithBytes, secretInput, type SecretKind } from './secret.js';
 
 /** A secret as the one-shot functions take it: base32 text (as key files hold it) or raw bytes. */
 export type OtpSecret = string | Uint8Array;
 
 /** Options of checkTotp and verifyTotp: the key's parameters and the verification's. */
-export interface TotpCheckOptions extends TotpOptions, VerifyOptions {}
+export interface TotpCheckOptions extends TotpOptions, VerifyOptions, ShortSecretOption {}
 
 /** Options of generateTotp. */
-export interface TotpGenerateOptions extends TotpOptions {
+export interface TotpGenerateOptions extends TotpOptions, ShortSecretOption {
   /** The time to generate at, in milliseconds since the Unix epoch. Default now. */
   timeMs?: number;
 }
@@ -45,8 +46,11 @@ export interface HotpOptions {
   digits?: 6 | 7 | 8;
 }
 
+/** Options of generateHotp: the HOTP parameters, and the opt-in for short secrets. */
+export interface HotpGenerateOptions extends HotpOptions, ShortSecretOption {}
+
 /** Options of checkHotp and verifyHotp. */
-export interface HotpCheckOptions extends HotpOptions {
+export interface HotpCheckOptions extends HotpOptions, ShortSecretOption {
   /**
    * How many counters past `counter` to try as well (RFC 4226 §7.4 resynchronisation): counter,
    * counter + 1, ... counter + lookAhead, lowest first. Default 0; at most 20.
@@ -54,10 +58,10 @@ export interface HotpCheckOptions extends HotpOptions {
   lookAhead?: number;
 }
 
-const TOTP_CHECK_OPTIONS: ReadonlySet<string> = new Set(['algorithm', 'digits', 'period', 'epoch', 'window', 'timeMs']);
-const TOTP_GENERATE_OPTIONS: ReadonlySet<string> = new Set(['algorithm', 'digits', 'period', 'epoch', 'timeMs']);
-const HOTP_OPTIONS = ['algorithm', 'digits'];
-const HOTP_CHECK_OPTIONS = ['algorithm', 'digits', 'lookAhead'];
+const TOTP_CHECK_OPTIONS: ReadonlySet<string> = new Set(['algorithm', 'digits', 'period', 'epoch', 'window', 'timeMs', 'minSecretBytes']);
+const TOTP_GENERATE_OPTIONS: ReadonlySet<string> = new Set(['algorithm', 'digits', 'period', 'epoch', 'timeMs', 'minSecretBytes']);
+const HOTP_GENERATE_OPTIONS = ['algorithm', 'digits', 'minSecretBytes'];
+const HOTP_CHECK_OPTIONS = ['algorithm', 'digits', 'lookAhead', 'minSecretBytes'];
 
 /**
  * The TOTP parameters of a one-shot call's options, which must be an object of known option
@@ -106,24 +110,28 @@ export function checkTotpOn(engine: Engine, given: OtpSecret, code: string, opti
   let parameters = TOTP_DEFAULTS;
   let window = DEFAULT_WINDOW;
   let timeMs: number;
+  let minSecretBytes: number | undefined;
   if (options === undefined) {
     timeMs = Date.now();
   } else {
     parameters = totpParameters(options, 'checkTotp', TOTP_CHECK_OPTIONS);
     window = resolveWindow(options.window);
     timeMs = resolveTime(options.timeMs);
+    minSecretBytes = shortSecretOption(options);
   }
   const { algorithm, digits, period, epoch } = parameters;
   const value = parseCode(code, digits);
   // A bad code is a refusal, not an error; a bad secret is an error whatever the code.
   if (value < 0 || timeMs < epoch * 1000) {
-    assertSecret(secret, 'TOTP');
+    assertSecret(secret, 'TOTP', minSecretBytes);
     return null;
   }
   const counter = stepAt(timeMs, period * 1000, epoch * 1000);
   const id = ALGORITHM_IDS[algorithm];
   let slot = engine.findCodeOnce(id, secret, digits, counter, value, window);
-  if (slot === SECRET_REFUSED) slot = retryWithBytes(secret, 'TOTP', (bytes) => engine.findCodeOnce(id, bytes, digits, counter, value, window));
+  if (slot === SECRET_REFUSED) {
+    slot = retryWithBytes(secret, 'TOTP', (bytes) => engine.findCodeOnce(id, bytes, digits, counter, value, window), minSecretBytes);
+  }
   return slot >= 0 ? (SLOT_DELTAS[slot] as number) : null; // fails closed on anything but a match
 }
 
@@ -133,7 +141,7 @@ export function generateTotpOn(engine: Engine, given: OtpSecret, options?: TotpG
   const { algorithm, digits, period, epoch } = options === undefined ? TOTP_DEFAULTS : totpParameters(options, 'generateTotp', TOTP_GENERATE_OPTIONS);
   const counter = stepAt(resolveTime(options?.timeMs), period * 1000, epoch * 1000);
   if (counter < 0) fail('the time is before the epoch');
-  return codeOnce(engine, secret, 'TOTP', algorithm, digits, counter);
+  return codeOnce(engine, secret, 'TOTP', algorithm, digits, counter, options === undefined ? undefined : shortSecretOption(options));
 }
 
 /** checkHotp on a given engine: for tests. */
@@ -143,28 +151,42 @@ export function checkHotpOn(engine: Engine, given: OtpSecret, code: string, coun
   const { algorithm, digits } = resolveHotpOptions(checked);
   const lookAhead = resolveLookAhead(checked?.lookAhead);
   const start = resolveCounter(counter, lookAhead);
+  const minSecretBytes = checked === undefined ? undefined : shortSecretOption(checked);
   const value = parseCode(code, digits);
   if (value < 0) {
-    assertSecret(secret, 'HOTP');
+    assertSecret(secret, 'HOTP', minSecretBytes);
     return null;
   }
   const id = ALGORITHM_IDS[algorithm];
   let found = engine.findCounterOnce(id, secret, digits, start, value, lookAhead);
-  if (found === SECRET_REFUSED) found = retryWithBytes(secret, 'HOTP', (bytes) => engine.findCounterOnce(id, bytes, digits, start, value, lookAhead));
+  if (found === SECRET_REFUSED) {
+    found = retryWithBytes(secret, 'HOTP', (bytes) => engine.findCounterOnce(id, bytes, digits, start, value, lookAhead), minSecretBytes);
+  }
   return found >= 0 ? start + found : null; // fails closed on anything but a match
 }
 
 /** generateHotp on a given engine: for tests. */
-export function generateHotpOn(engine: Engine, secret: OtpSecret, counter: number, options?: HotpOptions): string {
-  const { algorithm, digits } = resolveHotpOptions(optionsObject(options, 'generateHotp', HOTP_OPTIONS));
-  return codeOnce(engine, secretInput(secret), 'HOTP', algorithm, digits, resolveCounter(counter));
+export function generateHotpOn(engine: Engine, secret: OtpSecret, counter: number, options?: HotpGenerateOptions): string {
+  const checked = optionsObject(options, 'generateHotp', HOTP_GENERATE_OPTIONS);
+  const { algorithm, digits } = resolveHotpOptions(checked);
+  const minSecretBytes = checked === undefined ? undefined : shortSecretOption(checked);
+  return codeOnce(engine, secretInput(secret), 'HOTP', algorithm, digits, resolveCounter(counter), minSecretBytes);
 }
 
-function codeOnce(engine: Engine, secret: SecretInput, kind: SecretKind, algorithm: Algorithm, digits: number, counter: number): string {
+function codeOnce(engine: Engine, secret: SecretInput, kind: SecretKind, algorithm: Algorithm, digits: number, counter: number, minSecretBytes?: number): string {
   const id = ALGORITHM_IDS[algorithm];
   let code = engine.codeOnce(id, secret, digits, counter);
-  if (code === SECRET_REFUSED) code = retryWithBytes(secret, kind, (bytes) => engine.codeOnce(id, bytes, digits, counter));
+  if (code === SECRET_REFUSED) code = retryWithBytes(secret, kind, (bytes) => engine.codeOnce(id, bytes, digits, counter), minSecretBytes);
   return String(code).padStart(digits, '0');
+}
+
+/**
+ * The minSecretBytes of a one-shot call's options, checked even when the secret is long enough
+ * not to need it (a bad option is an error on every call, not only on a short secret's).
+ */
+function shortSecretOption(options: ShortSecretOption): number | undefined {
+  const { minSecretBytes } = options;
+  return minSecretBytes === undefined ? undefined : resolveMinSecretBytes(minSecretBytes);
 }
 
 /**
@@ -213,6 +235,6 @@ export function verifyHotp(secret: OtpSecret, code: string, counter: number, opt
 }
 
 /** The HOTP code of `secret` at `counter` (RFC 4226), zero-padded to `digits`; no key object. */
-export function generateHotp(secret: OtpSecret, counter: number, options?: HotpOptions): string {
+export function generateHotp(secret: OtpSecret, counter: number, options?: HotpGenerateOptions): string {
   return generateHotpOn(defaultEngine, secret, counter, options);
 }

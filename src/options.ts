@@ -14,6 +14,19 @@ export interface TotpOptions {
   epoch?: number;
 }
 
+/**
+ * The explicit opt-in for secrets shorter than RFC 4226's 128 bits, for keys made from a secret
+ * the caller gives (base32, bytes, a URI, the one-shot functions); random keys are never short.
+ */
+export interface ShortSecretOption {
+  /**
+   * The shortest secret accepted, in bytes: a whole number from 1 to 16. Default 16 (RFC 4226
+   * §4 R6). Lower it only for existing enrolments (10-byte secrets are common): each byte below
+   * 16 is 8 bits less for an attacker who sees codes to search for the secret offline.
+   */
+  minSecretBytes?: number;
+}
+
 export interface VerifyOptions {
   /** Steps accepted on each side of the current one. Default 1 (= -1, 0, +1); at most 10. */
   window?: number;

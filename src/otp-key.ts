@@ -25,11 +25,25 @@ export abstract class OtpKey {
   #lifetime: LifetimeToken | null;
   readonly #fingerprint: number;
   #id: string | undefined;
+  // The secret's own length when it is shorter than the engine's copy (a secret below 16 bytes,
+  // held zero-padded to 16: see retryWithBytes); else 0, and the engine's copy is the secret.
+  readonly #shortLength: number;
 
-  protected constructor(engine: Engine, secret: SecretInput, algorithm: Algorithm, digits: number, kind: SecretKind) {
+  protected constructor(engine: Engine, secret: SecretInput, algorithm: Algorithm, digits: number, kind: SecretKind, minSecretBytes?: number) {
     const algorithmId = ALGORITHM_IDS[algorithm];
+    let shortLength = 0;
     let handle = engine.createKey(algorithmId, secret, digits);
-    if (handle === SECRET_REFUSED) handle = retryWithBytes(secret, kind, (bytes) => engine.createKey(algorithmId, bytes, digits));
+    if (handle === SECRET_REFUSED) {
+      handle = retryWithBytes(
+        secret,
+        kind,
+        (bytes, secretLength) => {
+          if (secretLength < bytes.length) shortLength = secretLength;
+          return engine.createKey(algorithmId, bytes, digits);
+        },
+        minSecretBytes,
+      );
+    }
     const { scratch } = engine;
     this.#fingerprint = scratch[FINGERPRINT_SLOT] as number;
     scratch[FINGERPRINT_SLOT] = 0;
@@ -37,6 +51,7 @@ export abstract class OtpKey {
     this.digits = digits;
     this.#engine = engine;
     this.#handle = handle;
+    this.#shortLength = shortLength;
     this.#lifetime = track(engine, handle);
   }
 
@@ -44,6 +59,8 @@ export abstract class OtpKey {
    * A short, non-secret fingerprint of the secret, for logs: the first 32 bits of a
    * domain-separated SHA-256 of the secret, as 8 hex digits. One-way, and the same in every
    * process that holds the key, whatever its algorithm or digits; still there after destroy().
+   * A secret shorter than 16 bytes (minSecretBytes) has the fingerprint of its HMAC key, the
+   * secret with zeros appended to 16 bytes.
    */
   get id(): string {
     if (this.#id === undefined) this.#id = (this.#fingerprint >>> 0).toString(16).padStart(8, '0');
@@ -80,7 +97,7 @@ export abstract class OtpKey {
   protected withSecret<T>(use: (secret: Uint8Array) => T): T {
     const secret = this.#engine.secretOf(this.liveHandle());
     try {
-      return use(secret);
+      return use(this.#shortLength > 0 ? secret.subarray(0, this.#shortLength) : secret);
     } finally {
       secret.fill(0);
     }

@@ -9,15 +9,31 @@ import { randomBytes } from 'node:crypto';
 import { decodeBase32 } from './base32.js';
 import { SECRET_REFUSED, type SecretInput } from './engine/types.js';
 import { OtpError } from './errors.js';
+import { fail } from './internal/options.js';
 import { DEFAULT_SECRET_BYTES, MAX_SECRET_BYTES, MIN_SECRET_BYTES } from './options.js';
 
 /** Which kind of key a secret is for, as error messages name it. */
 export type SecretKind = 'TOTP' | 'HOTP';
 
-export function checkSecretLength(length: number, kind: SecretKind): void {
+/**
+ * The shortest secret a call accepts: `minSecretBytes` as the caller gave it (a whole number from
+ * 1 to 16), or 16 (RFC 4226 §4 R6: 128 bits) when it gave none. Lowering it is the explicit opt-in
+ * for existing enrolments with shorter secrets (10 bytes is common); nothing lowers it by default.
+ */
+export function resolveMinSecretBytes(minSecretBytes: unknown): number {
+  if (minSecretBytes === undefined) return MIN_SECRET_BYTES;
+  if (!Number.isInteger(minSecretBytes) || (minSecretBytes as number) < 1 || (minSecretBytes as number) > MIN_SECRET_BYTES) {
+    fail(`minSecretBytes must be a whole number from 1 to ${MIN_SECRET_BYTES}`);
+  }
+  return minSecretBytes as number;
+}
+
+export function checkSecretLength(length: number, kind: SecretKind, minBytes = MIN_SECRET_BYTES): void {
   const secret = kind === 'HOTP' ? 'an HOTP secret' : 'a TOTP secret';
-  if (length < MIN_SECRET_BYTES) {
-    throw new OtpError('ERR_OTP_SECRET_LENGTH', `${secret} must be at least ${MIN_SECRET_BYTES} bytes (128 bits, RFC 4226 §4); this one has ${length}`);
+  if (length < minBytes) {
+    const optIn = minBytes === MIN_SECRET_BYTES && length > 0 ? ` (to accept an existing shorter secret, pass minSecretBytes: ${length})` : '';
+    const floor = minBytes === MIN_SECRET_BYTES ? `${MIN_SECRET_BYTES} bytes (128 bits, RFC 4226 §4)` : `${minBytes} bytes (minSecretBytes)`;
+    throw new OtpError('ERR_OTP_SECRET_LENGTH', `${secret} must be at least ${floor}; this one has ${length}${optIn}`);
   }
   if (length > MAX_SECRET_BYTES) {
     throw new OtpError('ERR_OTP_SECRET_LENGTH', `${secret} must be at most ${MAX_SECRET_BYTES} bytes; this one has ${length}`);
@@ -35,11 +51,11 @@ function notASecret(): never {
 }
 
 /** `secret` as bytes of an allowed length: decoded from base32 text, or the Uint8Array itself. */
-export function secretBytes(secret: unknown, kind: SecretKind): Uint8Array {
+export function secretBytes(secret: unknown, kind: SecretKind, minBytes = MIN_SECRET_BYTES): Uint8Array {
   if (typeof secret === 'string') {
     const bytes = decodeBase32(secret);
     try {
-      checkSecretLength(bytes.length, kind);
+      checkSecretLength(bytes.length, kind, minBytes);
     } catch (error) {
       bytes.fill(0);
       throw error;
@@ -47,27 +63,42 @@ export function secretBytes(secret: unknown, kind: SecretKind): Uint8Array {
     return bytes;
   }
   if (!(secret instanceof Uint8Array)) notASecret();
-  checkSecretLength(secret.length, kind);
+  checkSecretLength(secret.length, kind, minBytes);
   return secret;
 }
 
 /** Throws what secretBytes throws for `secret`, and wipes what it decoded. */
-export function assertSecret(secret: unknown, kind: SecretKind): void {
-  const bytes = secretBytes(secret, kind);
+export function assertSecret(secret: unknown, kind: SecretKind, minSecretBytes?: unknown): void {
+  const bytes = secretBytes(secret, kind, resolveMinSecretBytes(minSecretBytes));
   if (bytes !== secret) bytes.fill(0);
 }
 
 /**
  * For a secret the engine refused as given: `call` again with the secret's bytes (which throws
- * for a secret no engine takes), wiped afterwards when they were decoded here.
+ * for a secret shorter than `minSecretBytes` allows, default 16, or longer than 1024), wiped
+ * afterwards when they were decoded here. `call` is also told the secret's own length.
+ *
+ * A secret shorter than the engines take (16 bytes, which only `minSecretBytes` lets through)
+ * is handed over with zero bytes appended up to 16. That is the same HMAC key: RFC 2104 §2 pads
+ * every key shorter than the hash's block (64 bytes for SHA-1 and SHA-256, 128 for SHA-512) with
+ * zeros to the block, so a key and the key with zeros appended within the block give the same
+ * HMAC, and so the same codes. The engines stay at one minimum; the padded copy is wiped after.
  */
-export function retryWithBytes<T>(secret: SecretInput, kind: SecretKind, call: (bytes: Uint8Array) => T | typeof SECRET_REFUSED): T {
-  const bytes = secretBytes(secret, kind);
+export function retryWithBytes<T>(
+  secret: SecretInput,
+  kind: SecretKind,
+  call: (bytes: Uint8Array, secretLength: number) => T | typeof SECRET_REFUSED,
+  minSecretBytes?: unknown,
+): T {
+  const bytes = secretBytes(secret, kind, resolveMinSecretBytes(minSecretBytes));
+  const padded = bytes.length < MIN_SECRET_BYTES ? new Uint8Array(MIN_SECRET_BYTES) : bytes;
   try {
-    const result = call(bytes);
+    if (padded !== bytes) padded.set(bytes);
+    const result = call(padded, bytes.length);
     if (result === SECRET_REFUSED) throw new Error('the engine refused a secret of an allowed length');
     return result;
   } finally {
+    if (padded !== bytes) padded.fill(0);
     if (bytes !== secret) bytes.fill(0);
   }
 }

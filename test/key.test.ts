@@ -16,7 +16,7 @@ describe('creating keys refuses', () => {
   it('secrets shorter than 16 bytes, saying why and not quoting them', () => {
     const error = errorOf(() => TotpKey.fromBase32('GEZDGNBVGY3TQOJQGEZDGNBV')); // 15 bytes
     expect(error.code).toBe('ERR_OTP_SECRET_LENGTH');
-    expect(error.message).toBe('a TOTP secret must be at least 16 bytes (128 bits, RFC 4226 §4); this one has 15');
+    expect(error.message).toBe('a TOTP secret must be at least 16 bytes (128 bits, RFC 4226 §4); this one has 15 (to accept an existing shorter secret, pass minSecretBytes: 15)');
     expect(errorOf(() => TotpKey.fromBytes(new Uint8Array(15))).code).toBe('ERR_OTP_SECRET_LENGTH');
     expect(errorOf(() => TotpKey.random({ bytes: 15 })).code).toBe('ERR_OTP_SECRET_LENGTH');
   });

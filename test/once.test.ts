@@ -54,7 +54,7 @@ describe('one-shot TOTP', () => {
   it('says which secret is wrong and how, never quoting it', () => {
     const short = errorOf(() => verifyTotp('GEZDGNBVGY3TQOJQGEZDGNBV', '123456'));
     expect(short.code).toBe('ERR_OTP_SECRET_LENGTH');
-    expect(short.message).toBe('a TOTP secret must be at least 16 bytes (128 bits, RFC 4226 §4); this one has 15');
+    expect(short.message).toBe('a TOTP secret must be at least 16 bytes (128 bits, RFC 4226 §4); this one has 15 (to accept an existing shorter secret, pass minSecretBytes: 15)');
     expect(errorOf(() => verifyHotp(new Uint8Array(2000), '123456', 0)).message).toBe('an HOTP secret must be at most 1024 bytes; this one has 2000');
     const bad = errorOf(() => verifyTotp(`${SECRET.slice(0, 10)}!${SECRET.slice(10)}`, '123456'));
     expect(bad.code).toBe('ERR_OTP_BASE32');
@@ -114,7 +114,7 @@ describe('HOTP', () => {
     expect(HotpKey.random().toBase32()).toMatch(/^[A-Z2-7]{32}$/);
     expect(HotpKey.random({ bytes: 64, algorithm: 'SHA512' }).algorithm).toBe('SHA512');
     expect(errorOf(() => HotpKey.random({ bytes: 15 })).code).toBe('ERR_OTP_SECRET_LENGTH');
-    expect(errorOf(() => HotpKey.fromBase32(SECRET, { period: 30 } as never)).message).toBe('HotpKey has no option "period"; the options are algorithm, digits');
+    expect(errorOf(() => HotpKey.fromBase32(SECRET, { period: 30 } as never)).message).toBe('HotpKey has no option "period"; the options are algorithm, digits, minSecretBytes');
     expect(errorOf(() => HotpKey.fromBytes('12345678901234567890' as never)).code).toBe('ERR_OTP_OPTIONS');
     expect(errorOf(() => HotpKey.fromBase32(BYTES as never)).code).toBe('ERR_OTP_BASE32');
     expect(() => new (HotpKey as unknown as new () => HotpKey)()).toThrow(TypeError);

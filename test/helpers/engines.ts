@@ -3,9 +3,9 @@
 import { jsEngine, nativeEngine } from '../../dist/engine/index.js';
 import type { Engine } from '../../dist/engine/types.js';
 import { createHotpKeyOnEngine } from '../../dist/hotp.js';
-import type { HotpKey, TotpKey, TotpOptions } from '../../dist/index.js';
+import type { HotpKey, HotpKeyOptions, TotpKey, TotpKeyOptions } from '../../dist/index.js';
 import { createKeyOnEngine } from '../../dist/key.js';
-import { checkHotpOn, checkTotpOn, generateHotpOn, generateTotpOn, type HotpOptions } from '../../dist/once.js';
+import { checkHotpOn, checkTotpOn, generateHotpOn, generateTotpOn } from '../../dist/once.js';
 
 export interface EngineCase {
   name: string;
@@ -31,11 +31,11 @@ if (nativeEngine !== undefined) {
   }
 }
 
-export function keyOn(engine: Engine, secret: Uint8Array, options?: TotpOptions): TotpKey {
+export function keyOn(engine: Engine, secret: Uint8Array, options?: TotpKeyOptions): TotpKey {
   return createKeyOnEngine(engine, secret, options);
 }
 
-export function hotpKeyOn(engine: Engine, secret: Uint8Array, options?: HotpOptions): HotpKey {
+export function hotpKeyOn(engine: Engine, secret: Uint8Array, options?: HotpKeyOptions): HotpKey {
   return createHotpKeyOnEngine(engine, secret, options);
 }
 

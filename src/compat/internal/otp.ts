@@ -8,12 +8,14 @@
 //   name. These are the calls a verify makes in the common case. What the core's engine takes
 //   goes there, one crossing into the addon per call with nothing kept (the one-shot calls of
 //   src/once.ts): SHA-1, SHA-256 or SHA-512 however the original spells it, 6 to 8 digits, a key
-//   of 16 to 1024 bytes, and for `search` a window in an order the engine searches itself (the
-//   current counter then -1, +1, -2, +2, ..., or consecutive counters upwards). Everything else
-//   stays on node:crypto below: other digests ('SHA224', 'SHA3-256', 'md5', ...), other digit
-//   counts, the short keys the originals accept (10 bytes is common, 0 happens), and other
-//   orders. `search` is handed the window in its original's order and reports the first match
-//   in that order, on either path.
+//   of up to 1024 bytes, and for `search` a window in an order the engine searches itself (the
+//   current counter then -1, +1, -2, +2, ..., or consecutive counters upwards). A key shorter
+//   than the engine's 16 bytes (the originals accept them: 10 bytes is common, 0 happens) goes
+//   with zeros appended to 16, which is the same HMAC key (RFC 2104 §2; see retryWithBytes in
+//   src/secret.ts). Everything else stays on node:crypto below: other digests ('SHA224',
+//   'SHA3-256', 'md5', ...), other digit counts, longer keys, and other orders. `search` is
+//   handed the window in its original's order and reports the first match in that order, on
+//   either path.
 // - `digest` and `truncate`: the raw HMAC of a message the layer encoded itself (a negative or
 //   fractional counter, a custom HMAC function, a digest the caller supplied), for the
 //   originals' edge cases. Nothing here is on a hot path.
@@ -60,14 +62,24 @@ function valueAt(algorithm: string, key: Uint8Array, counter: number): number {
 // The engine's hashes, by the names the originals use for them (otplib 'sha1', otpauth 'SHA1',
 // speakeasy 'sha1', any case, with or without the dash).
 const ENGINE_ALGORITHMS: Readonly<Record<string, AlgorithmId>> = Object.freeze({ sha1: 0, 'sha-1': 0, sha256: 1, 'sha-256': 1, sha512: 2, 'sha-512': 2 });
-// What the engine takes of a key (src/engine/types.ts): shorter or longer ones stay here.
+// What the engine takes of a key (src/engine/types.ts): shorter ones are padded, longer ones stay here.
 const MIN_ENGINE_KEY_BYTES = 16;
 const MAX_ENGINE_KEY_BYTES = 1024;
 
+// The padded copy of a short key, for one engine call at a time; wiped after each (paddedKey).
+const shortKeyPad = new Uint8Array(MIN_ENGINE_KEY_BYTES);
+
 /** The engine's number for `algorithm` when the engine can compute this code, else undefined. */
 function engineAlgorithm(algorithm: string, key: Uint8Array, digits: number): AlgorithmId | undefined {
-  if (digits < 6 || digits > 8 || key.length < MIN_ENGINE_KEY_BYTES || key.length > MAX_ENGINE_KEY_BYTES) return undefined;
+  if (digits < 6 || digits > 8 || key.length > MAX_ENGINE_KEY_BYTES) return undefined;
   return ENGINE_ALGORITHMS[algorithm.toLowerCase()];
+}
+
+/** `key` as the engine takes it: itself, or (shorter than 16 bytes) shortKeyPad holding it, which the caller wipes. */
+function paddedKey(key: Uint8Array): Uint8Array {
+  if (key.length >= MIN_ENGINE_KEY_BYTES) return key;
+  shortKeyPad.set(key);
+  return shortKeyPad;
 }
 
 /** Whether counters[0 .. count) is the engine's window order around counters[0]: c, c-1, c+1, c-2, c+2, ... */
@@ -95,7 +107,12 @@ function isAscending(counters: ArrayLike<number>, count: number): boolean {
 export function code(algorithm: string, key: Uint8Array, counter: number, digits: number): number {
   const id = engineAlgorithm(algorithm, key, digits);
   if (id !== undefined) {
-    const value = engine.codeOnce(id, key, digits, counter);
+    let value: number;
+    try {
+      value = engine.codeOnce(id, paddedKey(key), digits, counter);
+    } finally {
+      if (key.length < MIN_ENGINE_KEY_BYTES) shortKeyPad.fill(0);
+    }
     if (value >= 0) return value;
   }
   return valueAt(algorithm, key, counter) % (POWERS_OF_TEN[digits] as number);
@@ -113,8 +130,12 @@ export function search(algorithm: string, key: Uint8Array, counters: ArrayLike<n
     // The engine's answer is an index into the same order, or -1; anything else (a refusal, a
     // failed call) leaves the search to node:crypto.
     let found = -2;
-    if (isWindowOrder(counters, count)) found = engine.findCodeOnce(id, key, digits, counters[0] as number, target, (count - 1) / 2);
-    else if (isAscending(counters, count)) found = engine.findCounterOnce(id, key, digits, counters[0] as number, target, count - 1);
+    try {
+      if (isWindowOrder(counters, count)) found = engine.findCodeOnce(id, paddedKey(key), digits, counters[0] as number, target, (count - 1) / 2);
+      else if (isAscending(counters, count)) found = engine.findCounterOnce(id, paddedKey(key), digits, counters[0] as number, target, count - 1);
+    } finally {
+      if (key.length < MIN_ENGINE_KEY_BYTES) shortKeyPad.fill(0);
+    }
     if (found >= -1 && found < count) return found;
   }
   const modulus = POWERS_OF_TEN[digits] as number;
