@@ -255,6 +255,10 @@ interface HotpConfig {
   hmac?: HmacFunction;
 }
 
+// HOTP and TOTP below declare the same fields and read the same constructor options, as otpauth's
+// do: there they are two classes with no common base, so a shared base class here would show in
+// their prototype chains. What they compute is shared (generateCode, validateAt, labelPart).
+
 /** HOTP: an HMAC-based one-time password (RFC 4226). */
 export class HOTP {
   static get defaults() {
