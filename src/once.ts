@@ -117,7 +117,7 @@ export function checkTotpOn(engine: Engine, given: OtpSecret, code: string, opti
     parameters = totpParameters(options, 'checkTotp', TOTP_CHECK_OPTIONS);
     window = resolveWindow(options.window);
     timeMs = resolveTime(options.timeMs);
-    minSecretBytes = shortSecretOption(options);
+    minSecretBytes = resolveMinSecretBytes(options.minSecretBytes);
   }
   const { algorithm, digits, period, epoch } = parameters;
   const value = parseCode(code, digits);
@@ -141,7 +141,7 @@ export function generateTotpOn(engine: Engine, given: OtpSecret, options?: TotpG
   const { algorithm, digits, period, epoch } = options === undefined ? TOTP_DEFAULTS : totpParameters(options, 'generateTotp', TOTP_GENERATE_OPTIONS);
   const counter = stepAt(resolveTime(options?.timeMs), period * 1000, epoch * 1000);
   if (counter < 0) fail('the time is before the epoch');
-  return codeOnce(engine, secret, 'TOTP', algorithm, digits, counter, options === undefined ? undefined : shortSecretOption(options));
+  return codeOnce(engine, secret, 'TOTP', algorithm, digits, counter, resolveMinSecretBytes(options?.minSecretBytes));
 }
 
 /** checkHotp on a given engine: for tests. */
@@ -151,7 +151,7 @@ export function checkHotpOn(engine: Engine, given: OtpSecret, code: string, coun
   const { algorithm, digits } = resolveHotpOptions(checked);
   const lookAhead = resolveLookAhead(checked?.lookAhead);
   const start = resolveCounter(counter, lookAhead);
-  const minSecretBytes = checked === undefined ? undefined : shortSecretOption(checked);
+  const minSecretBytes = resolveMinSecretBytes(checked?.minSecretBytes);
   const value = parseCode(code, digits);
   if (value < 0) {
     assertSecret(secret, 'HOTP', minSecretBytes);
@@ -169,7 +169,7 @@ export function checkHotpOn(engine: Engine, given: OtpSecret, code: string, coun
 export function generateHotpOn(engine: Engine, secret: OtpSecret, counter: number, options?: HotpGenerateOptions): string {
   const checked = optionsObject(options, 'generateHotp', HOTP_GENERATE_OPTIONS);
   const { algorithm, digits } = resolveHotpOptions(checked);
-  const minSecretBytes = checked === undefined ? undefined : shortSecretOption(checked);
+  const minSecretBytes = resolveMinSecretBytes(checked?.minSecretBytes);
   return codeOnce(engine, secretInput(secret), 'HOTP', algorithm, digits, resolveCounter(counter), minSecretBytes);
 }
 
@@ -178,15 +178,6 @@ function codeOnce(engine: Engine, secret: SecretInput, kind: SecretKind, algorit
   let code = engine.codeOnce(id, secret, digits, counter);
   if (code === SECRET_REFUSED) code = retryWithBytes(secret, kind, (bytes) => engine.codeOnce(id, bytes, digits, counter), minSecretBytes);
   return String(code).padStart(digits, '0');
-}
-
-/**
- * The minSecretBytes of a one-shot call's options, checked even when the secret is long enough
- * not to need it (a bad option is an error on every call, not only on a short secret's).
- */
-function shortSecretOption(options: ShortSecretOption): number | undefined {
-  const { minSecretBytes } = options;
-  return minSecretBytes === undefined ? undefined : resolveMinSecretBytes(minSecretBytes);
 }
 
 /**

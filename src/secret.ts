@@ -68,14 +68,14 @@ export function secretBytes(secret: unknown, kind: SecretKind, minBytes = MIN_SE
 }
 
 /** Throws what secretBytes throws for `secret`, and wipes what it decoded. */
-export function assertSecret(secret: unknown, kind: SecretKind, minSecretBytes?: unknown): void {
-  const bytes = secretBytes(secret, kind, resolveMinSecretBytes(minSecretBytes));
+export function assertSecret(secret: unknown, kind: SecretKind, minBytes = MIN_SECRET_BYTES): void {
+  const bytes = secretBytes(secret, kind, minBytes);
   if (bytes !== secret) bytes.fill(0);
 }
 
 /**
  * For a secret the engine refused as given: `call` again with the secret's bytes (which throws
- * for a secret shorter than `minSecretBytes` allows, default 16, or longer than 1024), wiped
+ * for a secret shorter than `minBytes`, a resolved minSecretBytes, or longer than 1024), wiped
  * afterwards when they were decoded here. `call` is also told the secret's own length.
  *
  * A secret shorter than the engines take (16 bytes, which only `minSecretBytes` lets through)
@@ -88,9 +88,9 @@ export function retryWithBytes<T>(
   secret: SecretInput,
   kind: SecretKind,
   call: (bytes: Uint8Array, secretLength: number) => T | typeof SECRET_REFUSED,
-  minSecretBytes?: unknown,
+  minBytes = MIN_SECRET_BYTES,
 ): T {
-  const bytes = secretBytes(secret, kind, resolveMinSecretBytes(minSecretBytes));
+  const bytes = secretBytes(secret, kind, minBytes);
   const padded = bytes.length < MIN_SECRET_BYTES ? new Uint8Array(MIN_SECRET_BYTES) : bytes;
   try {
     if (padded !== bytes) padded.set(bytes);

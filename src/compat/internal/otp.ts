@@ -75,11 +75,15 @@ function engineAlgorithm(algorithm: string, key: Uint8Array, digits: number): Al
   return ENGINE_ALGORITHMS[algorithm.toLowerCase()];
 }
 
-/** `key` as the engine takes it: itself, or (shorter than 16 bytes) shortKeyPad holding it, which the caller wipes. */
-function paddedKey(key: Uint8Array): Uint8Array {
-  if (key.length >= MIN_ENGINE_KEY_BYTES) return key;
+/** `use` called with `key` as the engine takes it: itself, or (shorter than 16 bytes) shortKeyPad holding it, wiped after. */
+function withEngineKey<T>(key: Uint8Array, use: (engineKey: Uint8Array) => T): T {
+  if (key.length >= MIN_ENGINE_KEY_BYTES) return use(key);
   shortKeyPad.set(key);
-  return shortKeyPad;
+  try {
+    return use(shortKeyPad);
+  } finally {
+    shortKeyPad.fill(0);
+  }
 }
 
 /** Whether counters[0 .. count) is the engine's window order around counters[0]: c, c-1, c+1, c-2, c+2, ... */
@@ -107,12 +111,7 @@ function isAscending(counters: ArrayLike<number>, count: number): boolean {
 export function code(algorithm: string, key: Uint8Array, counter: number, digits: number): number {
   const id = engineAlgorithm(algorithm, key, digits);
   if (id !== undefined) {
-    let value: number;
-    try {
-      value = engine.codeOnce(id, paddedKey(key), digits, counter);
-    } finally {
-      if (key.length < MIN_ENGINE_KEY_BYTES) shortKeyPad.fill(0);
-    }
+    const value = withEngineKey(key, (engineKey) => engine.codeOnce(id, engineKey, digits, counter));
     if (value >= 0) return value;
   }
   return valueAt(algorithm, key, counter) % (POWERS_OF_TEN[digits] as number);
@@ -129,13 +128,12 @@ export function search(algorithm: string, key: Uint8Array, counters: ArrayLike<n
   if (id !== undefined) {
     // The engine's answer is an index into the same order, or -1; anything else (a refusal, a
     // failed call) leaves the search to node:crypto.
-    let found = -2;
-    try {
-      if (isWindowOrder(counters, count)) found = engine.findCodeOnce(id, paddedKey(key), digits, counters[0] as number, target, (count - 1) / 2);
-      else if (isAscending(counters, count)) found = engine.findCounterOnce(id, paddedKey(key), digits, counters[0] as number, target, count - 1);
-    } finally {
-      if (key.length < MIN_ENGINE_KEY_BYTES) shortKeyPad.fill(0);
-    }
+    const found = withEngineKey(key, (engineKey) => {
+      const first = counters[0] as number;
+      if (isWindowOrder(counters, count)) return engine.findCodeOnce(id, engineKey, digits, first, target, (count - 1) / 2);
+      if (isAscending(counters, count)) return engine.findCounterOnce(id, engineKey, digits, first, target, count - 1);
+      return -2;
+    });
     if (found >= -1 && found < count) return found;
   }
   const modulus = POWERS_OF_TEN[digits] as number;
